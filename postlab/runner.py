@@ -1,0 +1,152 @@
+"""The lab contract and the main job.
+
+- `start_lab(name, run_dir)` gives a lab its folder in the run directory and a clock; `lab.finish(metrics)`
+  writes metrics.json with the wall time and peak memory added.
+- `postlab run` executes every notebook in labs/ with papermill, in order, into a run directory, then
+  writes report.html with every lab's metrics and figures.
+"""
+import argparse
+import html
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+class Lab:
+    def __init__(self, name: str, run_dir):
+        self.name, self.run_dir = name, Path(run_dir).resolve()
+        self.dir = self.run_dir / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.t0 = time.time()
+
+    def artifact(self, lab: str, relpath: str):
+        """An earlier lab's artifact in this run directory, or None (saying so) when it is missing."""
+        path = self.run_dir / lab / relpath
+        if path.exists():
+            print(f"{self.name}: using {path}")
+            return path
+        print(f"{self.name}: {path} is missing (run {lab} first with the same run_dir); falling back.")
+        return None
+
+    def finish(self, metrics: dict) -> dict:
+        metrics = {**metrics, "wall_s": round(time.time() - self.t0, 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
+        (self.dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        print(f"{self.name}: wrote {self.dir / 'metrics.json'} (wall {metrics['wall_s']} s, "
+              f"peak RSS {metrics['peak_rss_mb']} MB)")
+        return metrics
+
+
+def start_lab(name: str, run_dir) -> Lab:
+    return Lab(name, run_dir)
+
+
+# ---------------------------------------------------------------- postlab run
+
+
+def labs_dir() -> Path:
+    for d in (REPO / "labs", Path.cwd() / "labs"):
+        if d.is_dir():
+            return d
+    raise SystemExit("postlab: no labs/ folder found next to the package or in the current directory. "
+                     "Fix: run from the postlab checkout, or pass --labs-dir.")
+
+
+def run_notebooks(notebooks, run_dir: Path, model: str, smoke: bool, seed: int) -> list[dict]:
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+    from tqdm.auto import tqdm
+
+    done = []
+    for nb in tqdm(notebooks, desc="labs", unit="lab"):
+        out = run_dir / nb.name
+        t0 = time.time()
+        print(f"postlab run: {nb.stem} -> {out}", flush=True)
+        try:
+            pm.execute_notebook(str(nb), str(out), kernel_name="python3", cwd=str(nb.parent), progress_bar=True,
+                                parameters=dict(model=model, run_dir=str(run_dir), smoke=smoke, seed=seed))
+        except PapermillExecutionError as e:
+            sys.exit(f"postlab run: {nb.name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
+                     f"{e.ename}: {e.evalue}\nThe executed notebook with the traceback is {out}")
+        done.append({"lab": nb.stem, "wall_s": round(time.time() - t0, 1)})
+    return done
+
+
+def write_report(run_dir: Path, timings: list[dict] | None = None) -> Path:
+    """report.html: each lab's metrics and figures, offline (plotly.js is written next to it)."""
+    import plotly.io as pio
+    from plotly.offline import get_plotlyjs
+
+    run_dir = Path(run_dir)
+    (run_dir / "plotly.min.js").write_text(get_plotlyjs())
+    parts = [f"<h1>postlab run: {html.escape(str(run_dir))}</h1>"]
+    if timings:
+        rows = "".join(f"<tr><td>{t['lab']}</td><td>{t['wall_s']}</td></tr>" for t in timings)
+        parts.append(f"<h2>Time per lab</h2><table><tr><th>lab</th><th>wall s (with kernel start)</th></tr>{rows}"
+                     f"<tr><td><b>total</b></td><td><b>{sum(t['wall_s'] for t in timings):.1f}</b></td></tr></table>")
+    for metrics_file in sorted(run_dir.glob("*/metrics.json")):
+        lab = metrics_file.parent
+        metrics = json.loads(metrics_file.read_text())
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>"
+                       for k, v in _flatten(metrics).items())
+        parts.append(f"<h2>{html.escape(lab.name)}</h2><table>{rows}</table>")
+        for fig_file in sorted(lab.glob("*.plotly.json")):
+            parts.append(pio.to_html(pio.read_json(fig_file), full_html=False, include_plotlyjs=False))
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ddd;padding:2px 8px;text-align:left}")
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>postlab report</title>"
+            f"<script src='plotly.min.js'></script><style>{style}</style></head><body>{''.join(parts)}</body></html>")
+    out = run_dir / "report.html"
+    out.write_text(page)
+    return out
+
+
+def _flatten(d: dict, prefix="") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _fmt(v) -> str:
+    return f"{v:.3f}" if isinstance(v, float) else json.dumps(v) if isinstance(v, list) else str(v)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="postlab", description="postlab: a Jupyter-first lab kit for LLM post-training")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run every lab headlessly with papermill, then write report.html")
+    r.add_argument("--run-dir", default=None, help="where executed notebooks and results go (default runs/<time>)")
+    r.add_argument("--model", default="default", help="'default' (embedded SmolLM2-135M-Instruct), a hub id or a dir")
+    r.add_argument("--smoke", action="store_true", help="short runs (a few real training steps) for a quick check")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--labs", nargs="*", default=None, help="only these labs, by prefix (e.g. 01 02)")
+    r.add_argument("--labs-dir", default=None, help="folder of lab notebooks (default: the checkout's labs/)")
+    a = p.parse_args(argv)
+
+    folder = Path(a.labs_dir) if a.labs_dir else labs_dir()
+    notebooks = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    if a.labs:
+        notebooks = [nb for nb in notebooks if any(nb.name.startswith(x) for x in a.labs)]
+    if not notebooks:
+        sys.exit(f"postlab run: no lab notebooks matched in {folder}")
+    run_dir = Path(a.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    timings = run_notebooks(notebooks, run_dir, a.model, a.smoke, a.seed)
+    report = write_report(run_dir, timings)
+    print(f"postlab run: {len(timings)} labs in {time.time() - t0:.0f} s; report: {report}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+import json
+
+import pytest
+
+from postlab import data, verifiers
+
+
+def test_every_kind_has_verified_reference_and_demonstration():
+    tasks = data.heldout(0, 8)
+    assert {t["kind"] for t in tasks} == set(data.KINDS)
+    for t in tasks:
+        demo = data.demonstration(t)
+        assert verifiers.follows_format(demo), demo
+        assert verifiers.is_correct(demo, t["answer"], t["answer_kind"]), demo
+        wrong = demo.replace(f"Answer: {t['answer']}", "Answer: 12345")
+        assert not verifiers.is_correct(wrong, t["answer"], t["answer_kind"])
+
+
+def test_reference_answers_are_right():
+    for t in data.heldout(0, 32):
+        if t["kind"] == "add":
+            a, b = map(int, t["key"].split(":")[1].strip("()").split(","))
+            assert int(t["answer"]) == a + b
+        if t["kind"] == "sort":
+            nums = [int(x) for x in t["prompt"].split(":")[1].strip(" .").split(",")]
+            assert t["answer"] == ", ".join(map(str, sorted(nums)))
+
+
+def test_heldout_is_fixed_per_seed_and_smaller_sets_are_subsets():
+    assert data.heldout(0, 16) == data.heldout(0, 16)
+    assert data.heldout(0, 16) != data.heldout(1, 16)
+    small, big = data.heldout(0, 4), data.heldout(0, 32)
+    assert {t["key"] for t in small} <= {t["key"] for t in big}
+
+
+def test_training_never_contains_a_heldout_problem():
+    held = {t["key"] for t in data.heldout(0, data.MAX_HELDOUT_PER_KIND)}
+    train = data.train_tasks(2000, 0)
+    assert len(train) == 2000 and not held & {t["key"] for t in train}
+
+
+def test_sft_rows_are_prompt_completion_chat():
+    row = data.sft_rows(data.train_tasks(1))[0]
+    assert row["prompt"][0]["role"] == "user" and row["completion"][0]["role"] == "assistant"
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_load_demonstrations_jsonl_csv_and_messages(tmp_path):
+    p = write(tmp_path, "d.jsonl", json.dumps({"prompt": "Hi", "response": "Hello"}) + "\n\n"
+              + json.dumps({"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}) + "\n")
+    rows = data.load_demonstrations(p)
+    assert [r["completion"][0]["content"] for r in rows] == ["Hello", "4"]
+    c = write(tmp_path, "d.csv", "prompt,response\nHi,Hello\n")
+    assert data.load_demonstrations(c)[0]["prompt"][0]["content"] == "Hi"
+
+
+@pytest.mark.parametrize("name,text,needle", [
+    ("bad.jsonl", '{"prompt": "a", "response": "b"}\n{"prompt": "a", "response": \n', "bad.jsonl:2: not valid JSON"),
+    ("missing.jsonl", '{"prompt": "a"}\n', "missing.jsonl:1: missing field 'response'"),
+    ("empty.jsonl", "\n", "has no rows"),
+    ("blank.csv", "prompt,response\nHi,\n", "blank.csv:2: field 'response' must be non-empty"),
+    ("other.jsonl", '{"question": "a"}\n', "other.jsonl:1: a row needs 'prompt' and 'response', or 'messages'"),
+    ("notlast.jsonl", '{"messages": [{"role": "assistant", "content": "x"}, {"role": "user", "content": "y"}]}\n',
+     "the last message must be the assistant"),
+    ("data.txt", "hello", "unknown file type"),
+])
+def test_bad_demonstration_files_name_file_line_and_field(tmp_path, name, text, needle):
+    with pytest.raises(data.DataError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        data.load_demonstrations(write(tmp_path, name, text))
+
+
+def test_missing_file():
+    with pytest.raises(data.DataError, match="no such file"):
+        data.load_demonstrations("/nonexistent/demos.jsonl")
+
+
+def test_load_pairs_validates(tmp_path):
+    good = write(tmp_path, "p.jsonl", json.dumps({"prompt": "q", "chosen": "a", "rejected": "b"}) + "\n")
+    assert data.load_pairs(good)[0]["chosen"][0]["content"] == "a"
+    same = write(tmp_path, "s.jsonl", json.dumps({"prompt": "q", "chosen": "a", "rejected": "a"}) + "\n")
+    with pytest.raises(data.DataError, match="s.jsonl:1: 'chosen' and 'rejected' are the same"):
+        data.load_pairs(same)

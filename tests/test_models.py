@@ -1,0 +1,85 @@
+import time
+
+import pytest
+import torch
+
+import postlab
+from postlab import models
+
+
+def test_default_model_is_converted_trainable_and_cached(base):
+    net, tok = base
+    assert sum(p.numel() for p in net.parameters()) == pytest.approx(134.5e6, rel=0.01)
+    assert not getattr(net, "is_quantized", False) and getattr(net, "hf_quantizer", None) is None
+    assert not hasattr(net.config, "quantization_config")
+    assert (models.cache_dir() / models.DEFAULT_MODEL / "postlab-converted.txt").exists()
+    t = time.time()
+    postlab.load_model(verbose=False)
+    assert time.time() - t < 20, "a second load should reuse the converted cache"
+
+
+def test_tokenizer_ends_turns_with_im_end(base):
+    _, tok = base
+    assert tok.eos_token == tok.pad_token == "<|im_end|>"
+    assert tok.eos_token_id == tok.convert_tokens_to_ids("<|im_end|>")
+
+
+def test_generation_stops_at_end_of_assistant_turn(base):
+    net, tok = base
+    text = models.chat_text(tok, "Say hello.")
+    enc = tok(text, return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        out = net.generate(**enc, max_new_tokens=60, do_sample=False, pad_token_id=tok.pad_token_id)
+    new = out[0, enc["input_ids"].shape[1]:].tolist()
+    assert tok.eos_token_id in new, "generation ran to the token limit instead of ending the turn"
+    reply = postlab.generate(net, tok, ["Say hello."], max_new_tokens=60, progress=False)[0]
+    assert reply and "<|im_start|>" not in reply and "user\n" not in reply
+
+
+def test_batched_greedy_generation_matches_one_by_one(base):
+    net, tok = base
+    prompts = ["What is 2 + 2?", "Name a colour. Be brief, please, in one word."]
+    together = postlab.generate(net, tok, prompts, max_new_tokens=12, progress=False)
+    alone = [postlab.generate(net, tok, [p], max_new_tokens=12, progress=False)[0] for p in prompts]
+    assert together == alone  # left padding must not change greedy replies
+
+
+def test_lora_adapter_starts_as_the_base_model(base):
+    net, tok = postlab.load_model(lora=True, verbose=False)
+    trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    assert 0 < trainable < 0.1 * sum(p.numel() for p in net.parameters())
+    x = tok("The sky is", return_tensors="pt")
+    with torch.no_grad():
+        torch.testing.assert_close(net(**x).logits, base[0](**x).logits)
+
+
+def test_unknown_model_gets_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(models.ModelNotFoundError, match="no-such-org/no-such-model.*Fix:"):
+        postlab.load_model("no-such-org/no-such-model", verbose=False)
+    with pytest.raises(models.ModelNotFoundError, match="Fix:"):
+        postlab.load_model("/no/such/dir", verbose=False)
+
+
+def test_backend_choice_on_a_cpu_machine(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert models.choose_backend("auto") == ("transformers", "cpu", "no CUDA GPU is visible")
+    with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
+        models.choose_backend("unsloth")
+    with pytest.raises(ValueError, match="backend="):
+        models.choose_backend("tensorflow")
+
+
+def test_backend_falls_back_when_unsloth_does_not_import(monkeypatch):
+    import builtins
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    real_import = builtins.__import__
+
+    def no_unsloth(name, *a, **k):
+        if name == "unsloth":
+            raise ImportError("No module named 'unsloth'")
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_unsloth)
+    backend, device, why = models.choose_backend("auto")
+    assert (backend, device) == ("transformers", "cuda") and "unsloth does not import" in why

@@ -1,0 +1,91 @@
+"""Every lab notebook: committed clean, parameterised, and executed headlessly by papermill (smoke mode)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "labs").glob("[0-9][0-9]_*.ipynb"))
+POSTLAB = [sys.executable, "-m", "postlab.runner"]
+
+# What each lab's metrics.json must hold (dotted paths).
+REQUIRED = {
+    "01_sft": ["before.accuracy", "before.format_rate", "after.accuracy", "after.format_rate", "wall_s", "peak_rss_mb"],
+}
+
+
+def test_there_are_labs():
+    assert NOTEBOOKS and NOTEBOOKS[0].name == "01_sft.ipynb"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_without_outputs_and_with_parameters(nb):
+    book = nbformat.read(nb, as_version=4)
+    for cell in book.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, f"{nb.name} holds outputs: run nbstripout"
+    params = [c for c in book.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, f"{nb.name} needs exactly one cell tagged 'parameters'"
+    for name in ("model", "run_dir", "smoke", "seed"):
+        assert f"\n{name} = " in "\n" + params[0].source, f"{nb.name}: parameter {name} missing"
+
+
+def get(d, dotted):
+    for k in dotted.split("."):
+        d = d[k]
+    return d
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    proc = subprocess.run(POSTLAB + ["run", "--smoke", "--run-dir", str(run_dir)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return run_dir
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_smoke_run_writes_metrics_figures_and_executed_notebook(smoke_run, nb):
+    lab = smoke_run / nb.stem
+    metrics = json.loads((lab / "metrics.json").read_text())
+    for key in REQUIRED.get(nb.stem, ["wall_s", "peak_rss_mb"]):
+        value = get(metrics, key)
+        assert isinstance(value, (int, float)), key
+    assert list(lab.glob("*.plotly.json")), "the lab saved no figures"
+    executed = nbformat.read(smoke_run / nb.name, as_version=4)
+    assert any(c.get("outputs") for c in executed.cells if c.cell_type == "code")
+
+
+def test_sft_smoke_artifacts(smoke_run):
+    lab = smoke_run / "01_sft"
+    assert (lab / "adapter" / "adapter_config.json").exists() and (lab / "sft_data.jsonl").exists()
+    m = json.loads((lab / "metrics.json").read_text())
+    assert m["smoke"] is True and m["steps"] == 3 and m["before"]["n"] == m["after"]["n"] == 12
+
+
+def test_report_holds_every_lab(smoke_run):
+    report = (smoke_run / "report.html").read_text()
+    assert (smoke_run / "plotly.min.js").exists()
+    for nb in NOTEBOOKS:
+        assert nb.stem in report
+    assert "Plotly.newPlot" in report
+
+
+def test_a_failing_lab_names_the_notebook_and_cell(tmp_path):
+    labs = tmp_path / "labs"
+    labs.mkdir()
+    book = nbformat.v4.new_notebook()
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    book.cells = [nbformat.v4.new_code_cell("model = 'x'\nrun_dir = '.'\nsmoke = True\nseed = 0",
+                                            metadata={"tags": ["parameters"]}),
+                  nbformat.v4.new_code_cell("x = 1"),
+                  nbformat.v4.new_code_cell("raise ValueError('boom')")]
+    nbformat.write(book, labs / "01_broken.ipynb")
+    proc = subprocess.run(POSTLAB + ["run", "--labs-dir", str(labs), "--run-dir", str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "01_broken.ipynb failed in cell" in proc.stderr and "ValueError: boom" in proc.stderr
