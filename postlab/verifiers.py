@@ -26,8 +26,12 @@ def follows_format(reply: str) -> bool:
     return len(found) == 1 and found[0] != "" and ANSWER_LINE.match(lines[-1]) is not None
 
 
+THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+
+
 def numbers(text: str) -> list[str]:
-    return [_canon(n) for n in NUMBER.findall((text or "").replace(",", " , "))]
+    """The numbers in a text, canonical ('1,200' and '1200.0' are '1200'; '3,45' is two numbers)."""
+    return [_canon(n) for n in NUMBER.findall(THOUSANDS.sub("", text or "").replace(",", " , "))]
 
 
 def _canon(n: str) -> str:

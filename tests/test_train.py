@@ -16,7 +16,7 @@ def test_sft_trains_only_the_adapter_and_only_on_completions(tmp_path):
     assert all(torch.equal(p, frozen[n]) for n, p in net.named_parameters() if n in frozen)
     # The loss mask covers the assistant reply (and its end-of-turn token), never the prompt.
     ex = trainer.train_dataset[0]
-    ids, mask = ex["input_ids"], ex["completion_mask"]
+    ids, mask = ex["input_ids"], [label != -100 for label in ex["labels"]]
     completion = tok.decode([i for i, m in zip(ids, mask) if m])
     prompt = tok.decode([i for i, m in zip(ids, mask) if not m])
     assert completion.startswith(rows[0]["completion"][0]["content"]) and "<|im_end|>" in completion
