@@ -15,7 +15,7 @@ pip() { .venv/bin/python -m pip --disable-pip-version-check "$@"; }
 #    locally (a wheelhouse in PIP_FIND_LINKS) is used as it is; otherwise the official CPU index.
 if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH')" 2>/dev/null; then
   if [ "${1:-}" = "--gpu" ]; then pip install "torch==$TORCH"
-  elif ! pip install --no-index "torch==$TORCH" 2>/dev/null; then
+  elif ! pip install -q --no-index --no-deps "torch==$TORCH" 2>/dev/null; then  # its dependencies come in step 2
     pip install "torch==$TORCH" --index-url https://download.pytorch.org/whl/cpu
   fi
 fi
