@@ -143,11 +143,13 @@ def load_model(model: str = "default", backend: str = "auto", lora=None, adapter
 
 
 def merge_adapter(net, adapter):
-    from peft import PeftModel
+    from peft import PeftConfig, PeftModel
 
     if not Path(adapter, "adapter_config.json").exists():
         raise FileNotFoundError(f"{adapter}: no LoRA adapter here (adapter_config.json is missing).")
-    return PeftModel.from_pretrained(net, str(adapter)).merge_and_unload()
+    config = PeftConfig.from_pretrained(str(adapter))
+    config.task_type = None  # the same LoRA weights fit the backbone under a causal-LM or a reward head
+    return PeftModel.from_pretrained(net, str(adapter), config=config).merge_and_unload()
 
 
 def _load_unsloth(path, adapter, lora, max_seq_length, dtype):

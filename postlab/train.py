@@ -13,7 +13,10 @@ def common_args(out_dir, max_steps, batch_size, lr, seed, **extra) -> dict:
     return dict(output_dir=str(out_dir), max_steps=max_steps, per_device_train_batch_size=batch_size,
                 learning_rate=lr, lr_scheduler_type="cosine", warmup_steps=max(1, max_steps // 20),
                 logging_steps=1, save_strategy="no", report_to="none", seed=seed, use_cpu=not cuda,
-                bf16=cuda and torch.cuda.is_bf16_supported(), **extra)
+                bf16=cuda and torch.cuda.is_bf16_supported(),
+                # TRL turns activation checkpointing on by default: it saves GPU memory by running the forward
+                # pass twice. A small model on a CPU has memory to spare, so there it only costs time.
+                gradient_checkpointing=cuda, **extra)
 
 
 def sft(model, tokenizer, rows, out_dir, max_steps=150, batch_size=8, lr=3e-4, seed=0, max_length=256, **extra):
@@ -24,5 +27,31 @@ def sft(model, tokenizer, rows, out_dir, max_steps=150, batch_size=8, lr=3e-4, s
                      completion_only_loss=True)
     data = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
     trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
+    trainer.train()
+    return trainer
+
+
+def reward(model, tokenizer, rows, out_dir, max_steps=24, batch_size=4, lr=5e-4, seed=0, max_length=256,
+           top_layers=10, lora=None, **extra):
+    """Reward-model training on preference rows (prompt, chosen, rejected) with a fresh LoRA adapter; the
+    scalar head ('score') is trained in full.
+
+    The adapter sits on the top `top_layers` layers only (None: all), so the backward pass stops there: on a
+    CPU that makes a step about twice as fast, and judging answers needs the top of the network most.
+    """
+    from peft import LoraConfig
+    from trl import RewardConfig, RewardTrainer
+
+    from .models import LORA_DEFAULTS
+
+    args = RewardConfig(**common_args(out_dir, max_steps, batch_size, lr, seed, **extra), max_length=max_length)
+    data = Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows])
+    layers = model.config.num_hidden_layers
+    linear = sorted({n.split(".")[-1] for n, m in model.named_modules()
+                     if isinstance(m, torch.nn.Linear) and ".layers." in n})  # q_proj, ..., down_proj
+    top = {} if top_layers is None else {"layers_to_transform": list(range(layers - top_layers, layers)),
+                                         "target_modules": linear}
+    peft = LoraConfig(task_type="SEQ_CLS", **{**LORA_DEFAULTS, **top, **(lora or {})})
+    trainer = RewardTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft)
     trainer.train()
     return trainer

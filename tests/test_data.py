@@ -85,3 +85,33 @@ def test_load_pairs_validates(tmp_path):
     same = write(tmp_path, "s.jsonl", json.dumps({"prompt": "q", "chosen": "a", "rejected": "a"}) + "\n")
     with pytest.raises(data.DataError, match="s.jsonl:1: 'chosen' and 'rejected' are the same"):
         data.load_pairs(same)
+
+
+def test_preference_pairs_have_the_labelled_defects():
+    rows = data.preference_rows(data.heldout(0, 8))
+    assert {r["kind"] for r in rows} == set(data.REJECTED_KINDS)
+    tasks = {t["prompt"]: t for t in data.heldout(0, 8)}
+    for r in rows:
+        t = tasks[r["prompt"][0]["content"]]
+        chosen, rejected = r["chosen"][0]["content"], r["rejected"][0]["content"]
+        assert verifiers.is_correct(chosen, t["answer"], t["answer_kind"]) and verifiers.follows_format(chosen)
+        correct = verifiers.is_correct(rejected, t["answer"], t["answer_kind"])
+        formatted = verifiers.follows_format(rejected)
+        expected = {"wrong_answer": (False, True), "wrong_format": (True, False),
+                    "verbose": (True, False), "no_answer": (False, False)}[r["kind"]]
+        assert (correct, formatted) == expected, (r["kind"], rejected)
+
+
+def test_flip_labels_swaps_the_asked_share():
+    rows = data.preference_rows(data.train_tasks(40))
+    noisy = data.flip_labels(rows, 0.25)
+    swapped = [a["chosen"] == b["rejected"] and a["rejected"] == b["chosen"] for a, b in zip(rows, noisy)]
+    assert sum(swapped) == 10 and data.flip_labels(rows, 0.0) == rows
+
+
+def test_load_pairs_csv_and_missing_field(tmp_path):
+    ok = write(tmp_path, "p.csv", "prompt,chosen,rejected\nq,a,b\n")
+    assert data.load_pairs(ok)[0]["rejected"][0]["content"] == "b"
+    bad = write(tmp_path, "bad.csv", "prompt,chosen\nq,a\n")
+    with pytest.raises(data.DataError, match="bad.csv:2: missing field 'rejected'"):
+        data.load_pairs(bad)

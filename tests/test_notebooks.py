@@ -14,6 +14,8 @@ POSTLAB = [sys.executable, "-m", "postlab.runner"]
 # What each lab's metrics.json must hold (dotted paths).
 REQUIRED = {
     "01_sft": ["before.accuracy", "before.format_rate", "after.accuracy", "after.format_rate", "wall_s", "peak_rss_mb"],
+    "02_reward_model": ["heldout_accuracy", "heldout_accuracy_by_kind.wrong_answer", "best_of_n.1", "best_of_n.8",
+                        "noise_sweep.0", "wall_s", "peak_rss_mb"],
 }
 
 
@@ -65,6 +67,16 @@ def test_sft_smoke_artifacts(smoke_run):
     assert (lab / "adapter" / "adapter_config.json").exists() and (lab / "sft_data.jsonl").exists()
     m = json.loads((lab / "metrics.json").read_text())
     assert m["smoke"] is True and m["steps"] == 3 and m["before"]["n"] == m["after"]["n"] == 12
+
+
+def test_reward_model_lab_builds_on_the_sft_lab(smoke_run):
+    lab = smoke_run / "02_reward_model"
+    m = json.loads((lab / "metrics.json").read_text())
+    assert m["started_from"] == "01_sft adapter"
+    assert (lab / "reward_model" / "config.json").exists()
+    detail = m["best_of_n_detail"]
+    assert all(detail[n]["oracle"] >= detail[n]["accuracy"] for n in detail)
+    assert detail["8"]["gen_seconds"] > detail["1"]["gen_seconds"]
 
 
 def test_report_holds_every_lab(smoke_run):

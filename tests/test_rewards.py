@@ -1,0 +1,40 @@
+import pytest
+
+from postlab import data, rewards
+from postlab.models import ModelNotFoundError
+
+
+@pytest.fixture(scope="module")
+def rm(tmp_path_factory):
+    """The reward backbone with its fresh (untrained) scoring head, saved and loaded back like a trained one."""
+    net, tok = rewards.load_reward_base("default")
+    path = tmp_path_factory.mktemp("rm") / "reward_model"
+    rewards.save_reward_model(net, tok, path)
+    return net, tok, path
+
+
+def test_scores_are_independent_of_batching_and_survive_save_and_load(rm):
+    net, tok, path = rm
+    prompts = ["What is 2 + 2?", "Sort: 3, 1, 2.", "Which is larger, 10 or 20?"]
+    answers = ["Answer: 4", "I would rather not guess, because this depends on many things.", "20"]
+    one = [rewards.score(net, tok, [p], [a])[0] for p, a in zip(prompts, answers)]
+    together = rewards.score(net, tok, prompts, answers, batch_size=3)
+    assert together == pytest.approx(one, abs=1e-4)
+    loaded, ltok = rewards.load_reward_model(path)
+    assert rewards.score(loaded, ltok, prompts, answers) == pytest.approx(together, abs=1e-4)
+    assert len(set(round(x, 4) for x in together)) == 3  # different answers, different scores
+
+
+def test_pairwise_accuracy_counts_chosen_over_rejected(rm):
+    net, tok, _ = rm
+    rows = data.preference_rows(data.heldout(0, 1))
+    result = rewards.pairwise_accuracy(net, tok, rows)
+    wins = [c > r for c, r in zip(result["chosen_rewards"], result["rejected_rewards"])]
+    assert result["accuracy"] == sum(wins) / len(rows)
+    swapped = rewards.pairwise_accuracy(net, tok, data.flip_labels(rows, 1.0))
+    assert swapped["accuracy"] == pytest.approx(1 - result["accuracy"])
+
+
+def test_missing_reward_model_says_which_lab_makes_it(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="02_reward_model"):
+        rewards.load_reward_model(tmp_path / "nothing")
