@@ -152,6 +152,12 @@ def merge_adapter(net, adapter):
     return PeftModel.from_pretrained(net, str(adapter), config=config).merge_and_unload()
 
 
+def linear_layer_names(net) -> list[str]:
+    """Names of the linear layers inside the transformer blocks (q_proj, ..., down_proj for Llama-style models):
+    LoRA's 'all-linear' spelled out, for the places that need a list."""
+    return sorted({n.split(".")[-1] for n, m in net.named_modules() if isinstance(m, torch.nn.Linear) and ".layers." in n})
+
+
 def _load_unsloth(path, adapter, lora, max_seq_length, dtype):
     from unsloth import FastLanguageModel
 
@@ -162,7 +168,7 @@ def _load_unsloth(path, adapter, lora, max_seq_length, dtype):
     if lora:
         cfg = {**LORA_DEFAULTS, **(lora if isinstance(lora, dict) else {})}
         if cfg["target_modules"] == "all-linear":
-            cfg["target_modules"] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+            cfg["target_modules"] = linear_layer_names(net)
         net = FastLanguageModel.get_peft_model(net, use_gradient_checkpointing="unsloth", **cfg)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token

@@ -114,3 +114,26 @@ def best_of_n(policy, tok, rm, rm_tok, tasks, ns=(1, 2, 4, 8), temperature: floa
                      "oracle": sum(any(x["correct"] for x in group[:n]) for group in table) / len(table),
                      "gen_seconds": round(seconds[n], 1)}
     return {"by_n": result, "samples": [x for group in table for x in group]}
+
+
+def on_policy_pairs(policy, tok, tasks, k: int = 4, temperature: float = 0.7, max_new_tokens: int = 48,
+                    seed: int = 0) -> list[dict]:
+    """Preference rows from the policy's own mistakes: sample k answers per task, and pair every answer the
+    verifier marks wrong (rejected) with a right one (chosen): a right sample in the house style when the
+    group has one, else the reference demonstration. This is how comparison data is really collected (on
+    the model's own outputs), with the verifier standing in for the labeler."""
+    from .data import demonstration
+
+    out = generate(policy, tok, [t["prompt"] for t in tasks], max_new_tokens=max_new_tokens, temperature=temperature,
+                   num_return_sequences=k, seed=seed, desc="sampling pairs")
+    rows = []
+    for i, t in enumerate(tasks):
+        group = out[i * k:(i + 1) * k]
+        right = [s for s in group if verifiers.is_correct(s, t["answer"], t["answer_kind"]) and verifiers.follows_format(s)]
+        for s in group:
+            if not verifiers.is_correct(s, t["answer"], t["answer_kind"]):
+                good = right[len(rows) % len(right)] if right else demonstration(t)
+                rows.append({"prompt": chat(t["prompt"]), "chosen": [{"role": "assistant", "content": good}],
+                             "rejected": [{"role": "assistant", "content": s}], "kind": "sampled_wrong",
+                             "task_kind": t["kind"]})
+    return rows

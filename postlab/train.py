@@ -42,15 +42,13 @@ def reward(model, tokenizer, rows, out_dir, max_steps=24, batch_size=4, lr=5e-4,
     from peft import LoraConfig
     from trl import RewardConfig, RewardTrainer
 
-    from .models import LORA_DEFAULTS
+    from .models import LORA_DEFAULTS, linear_layer_names
 
     args = RewardConfig(**common_args(out_dir, max_steps, batch_size, lr, seed, **extra), max_length=max_length)
     data = Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows])
     layers = model.config.num_hidden_layers
-    linear = sorted({n.split(".")[-1] for n, m in model.named_modules()
-                     if isinstance(m, torch.nn.Linear) and ".layers." in n})  # q_proj, ..., down_proj
     top = {} if top_layers is None else {"layers_to_transform": list(range(layers - top_layers, layers)),
-                                         "target_modules": linear}
+                                         "target_modules": linear_layer_names(model)}
     peft = LoraConfig(task_type="SEQ_CLS", **{**LORA_DEFAULTS, **top, **(lora or {})})
     trainer = RewardTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft)
     trainer.train()

@@ -38,3 +38,19 @@ def test_pairwise_accuracy_counts_chosen_over_rejected(rm):
 def test_missing_reward_model_says_which_lab_makes_it(tmp_path):
     with pytest.raises(ModelNotFoundError, match="02_reward_model"):
         rewards.load_reward_model(tmp_path / "nothing")
+
+
+def test_on_policy_pairs_reject_only_what_the_verifier_marks_wrong(base):
+    from postlab import verifiers
+
+    net, tok = base
+    tasks = data.heldout(0, 1)
+    rows = rewards.on_policy_pairs(net, tok, tasks, k=2, max_new_tokens=24, seed=0)
+    assert rows, "the raw model gets some of six problems wrong"
+    by_prompt = {t["prompt"]: t for t in tasks}
+    for r in rows:
+        t = by_prompt[r["prompt"][0]["content"]]
+        assert r["kind"] == "sampled_wrong"
+        assert not verifiers.is_correct(r["rejected"][0]["content"], t["answer"], t["answer_kind"])
+        chosen = r["chosen"][0]["content"]
+        assert verifiers.is_correct(chosen, t["answer"], t["answer_kind"]) and verifiers.follows_format(chosen)
