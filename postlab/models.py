@@ -109,7 +109,9 @@ def load_model(model: str = "default", backend: str = "auto", lora=None, adapter
     backend: 'auto' | 'transformers' | 'unsloth'.
     adapter: a saved LoRA adapter (e.g. lab 01's SFT) merged into the weights, so it becomes the base.
     lora: None for no adapter, True for postlab's defaults (r=16 on all linear layers), or a dict of
-          peft.LoraConfig arguments. With an adapter, `model.disable_adapter()` gives the base model back.
+          peft.LoraConfig arguments, plus `top_layers=n` to put the adapter on the top n layers only (the
+          backward pass then stops there: faster on a CPU). With an adapter, `model.disable_adapter()` gives
+          the base model back.
     """
     name = model
     backend, device, why = choose_backend(backend)
@@ -136,10 +138,21 @@ def load_model(model: str = "default", backend: str = "auto", lora=None, adapter
     if adapter is not None:
         net = merge_adapter(net, adapter)
     if lora:
-        from peft import LoraConfig, get_peft_model
+        from peft import get_peft_model
 
-        net = get_peft_model(net, LoraConfig(task_type="CAUSAL_LM", **{**LORA_DEFAULTS, **(lora if isinstance(lora, dict) else {})}))
+        net = get_peft_model(net, lora_config(net, "CAUSAL_LM", **(lora if isinstance(lora, dict) else {})))
     return net, tok
+
+
+def lora_config(net, task_type: str, top_layers: int | None = None, **overrides):
+    """peft.LoraConfig with postlab's defaults; top_layers=n limits the adapter to the top n blocks."""
+    from peft import LoraConfig
+
+    top = {}
+    if top_layers is not None:
+        layers = net.config.num_hidden_layers
+        top = {"layers_to_transform": list(range(layers - top_layers, layers)), "target_modules": linear_layer_names(net)}
+    return LoraConfig(task_type=task_type, **{**LORA_DEFAULTS, **top, **overrides})
 
 
 def merge_adapter(net, adapter):
@@ -169,6 +182,9 @@ def _load_unsloth(path, adapter, lora, max_seq_length, dtype):
         cfg = {**LORA_DEFAULTS, **(lora if isinstance(lora, dict) else {})}
         if cfg["target_modules"] == "all-linear":
             cfg["target_modules"] = linear_layer_names(net)
+        top = cfg.pop("top_layers", None)
+        if top is not None:
+            cfg["layers_to_transform"] = list(range(net.config.num_hidden_layers - top, net.config.num_hidden_layers))
         net = FastLanguageModel.get_peft_model(net, use_gradient_checkpointing="unsloth", **cfg)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token

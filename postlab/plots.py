@@ -13,6 +13,20 @@ def loss_curve(log_history: list[dict], title="Training loss") -> go.Figure:
     return fig.update_layout(title=title, xaxis_title="step", yaxis_title="loss", template="plotly_white")
 
 
+def curves(history: list[dict], panels: dict, title="Training curves") -> go.Figure:
+    """One small line chart per logged metric, against step: panels maps a metric name to its panel title."""
+    from plotly.subplots import make_subplots
+
+    cols = 2
+    rows = (len(panels) + cols - 1) // cols
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(panels.values()))
+    steps = [h["step"] for h in history]
+    for i, key in enumerate(panels):
+        fig.add_trace(go.Scatter(x=steps, y=[h.get(key) for h in history], mode="lines+markers", name=key,
+                                 showlegend=False), row=i // cols + 1, col=i % cols + 1)
+    return fig.update_layout(title=title, height=260 * rows, template="plotly_white")
+
+
 def before_after(before: dict, after: dict, metric="accuracy", labels=("before", "after"), title=None) -> go.Figure:
     """Grouped bars of one metric per task kind (and overall), for two evaluation results."""
     kinds = list(before["by_kind"]) + ["overall"]

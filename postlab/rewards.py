@@ -64,6 +64,28 @@ def score(rm, tok, prompts, answers, batch_size: int = 16, progress: bool = Fals
     return out
 
 
+def evaluate(policy, tok, rm, rm_tok, tasks, **kwargs) -> dict:
+    """The held-out evaluation (greedy replies, verifier accuracy, format, length) plus the reward model's
+    score of every reply, overall and per kind: does the reward follow the verifier?"""
+    from .evals import evaluate as verifier_eval
+
+    result = verifier_eval(policy, tok, tasks, **kwargs)
+    rows = result["rows"]
+    return add_scores(result, score(rm, rm_tok, [r["prompt"] for r in rows], [r["reply"] for r in rows]))
+
+
+def add_scores(result: dict, scores) -> dict:
+    """Put reward-model scores into an evaluation result (evals.score): per reply, per kind and overall."""
+    rows = result["rows"]
+    for row, r in zip(rows, scores, strict=True):
+        row["reward"] = r
+    result["rm_score"] = sum(r["reward"] for r in rows) / len(rows)
+    for kind, summary in result["by_kind"].items():
+        kept = [r["reward"] for r in rows if r["kind"] == kind]
+        summary["rm_score"] = sum(kept) / len(kept)
+    return result
+
+
 def pairwise_accuracy(rm, tok, rows) -> dict:
     """Share of preference rows where the chosen answer outscores the rejected one, overall and per kind."""
     prompts = [r["prompt"] for r in rows]

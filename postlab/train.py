@@ -39,17 +39,36 @@ def reward(model, tokenizer, rows, out_dir, max_steps=24, batch_size=4, lr=5e-4,
     The adapter sits on the top `top_layers` layers only (None: all), so the backward pass stops there: on a
     CPU that makes a step about twice as fast, and judging answers needs the top of the network most.
     """
-    from peft import LoraConfig
     from trl import RewardConfig, RewardTrainer
 
-    from .models import LORA_DEFAULTS, linear_layer_names
+    from .models import lora_config
 
     args = RewardConfig(**common_args(out_dir, max_steps, batch_size, lr, seed, **extra), max_length=max_length)
     data = Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows])
-    layers = model.config.num_hidden_layers
-    top = {} if top_layers is None else {"layers_to_transform": list(range(layers - top_layers, layers)),
-                                         "target_modules": linear_layer_names(model)}
-    peft = LoraConfig(task_type="SEQ_CLS", **{**LORA_DEFAULTS, **top, **(lora or {})})
+    peft = lora_config(model, "SEQ_CLS", top_layers, **(lora or {}))
     trainer = RewardTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft)
+    trainer.train()
+    return trainer
+
+
+def rloo(model, tokenizer, prompts, reward_fn, out_dir, max_steps=10, batch_size=8, num_generations=2, lr=3e-4,
+         beta=0.05, temperature=0.7, max_new_tokens=48, seed=0, **extra):
+    """RLOO with TRL's RLOOTrainer: `num_generations` answers per prompt, each one's baseline the mean reward of
+    its siblings (leave one out), no value model. `model` must carry a LoRA adapter: the reference is the same
+    network with the adapter off, as in postlab.ppo. `reward_fn(prompts, answers) -> scores`, as for PPO;
+    `batch_size` answers per step, so steps x batch_size answers in all."""
+    from trl import RLOOConfig, RLOOTrainer
+
+    from .data import chat
+
+    def reward_model(prompts, completions, **kwargs):  # TRL passes chat messages; reward_fn takes plain text
+        text = lambda x: x[-1]["content"] if isinstance(x, list) else x  # noqa: E731
+        return reward_fn([text(p) for p in prompts], [text(c) for c in completions])
+
+    args = RLOOConfig(**common_args(out_dir, max_steps, batch_size, lr, seed, **extra), num_generations=num_generations,
+                      max_completion_length=max_new_tokens, temperature=temperature, top_k=0, top_p=1.0, beta=beta)
+    data = Dataset.from_list([{"prompt": chat(p)} for p in prompts])
+    trainer = RLOOTrainer(model=model, reward_funcs=reward_model, args=args, train_dataset=data,
+                          processing_class=tokenizer)
     trainer.train()
     return trainer

@@ -16,6 +16,9 @@ REQUIRED = {
     "01_sft": ["before.accuracy", "before.format_rate", "after.accuracy", "after.format_rate", "wall_s", "peak_rss_mb"],
     "02_reward_model": ["heldout_accuracy", "heldout_accuracy_by_kind.wrong_answer", "best_of_n.1", "best_of_n.8",
                         "noise_sweep.0", "wall_s", "peak_rss_mb"],
+    "03_ppo": ["before.rm_score", "after.rm_score", "after.kl", "before.accuracy", "after.accuracy",
+               ("beta_sweep", "0.0", "rm_score"), ("beta_sweep", "0.0", "kl"), ("beta_sweep", "0.2", "kl"),
+               "rloo.rm_score", "rloo.wall_s", "wall_s", "peak_rss_mb"],
 }
 
 
@@ -35,8 +38,9 @@ def test_committed_without_outputs_and_with_parameters(nb):
         assert f"\n{name} = " in "\n" + params[0].source, f"{nb.name}: parameter {name} missing"
 
 
-def get(d, dotted):
-    for k in dotted.split("."):
+def get(d, path):
+    """d[a][b][c] for the path "a.b.c", or ("a", "b", "c") where a key holds a dot."""
+    for k in (path.split(".") if isinstance(path, str) else path):
         d = d[k]
     return d
 

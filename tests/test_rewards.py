@@ -54,3 +54,15 @@ def test_on_policy_pairs_reject_only_what_the_verifier_marks_wrong(base):
         assert not verifiers.is_correct(r["rejected"][0]["content"], t["answer"], t["answer_kind"])
         chosen = r["chosen"][0]["content"]
         assert verifiers.is_correct(chosen, t["answer"], t["answer_kind"]) and verifiers.follows_format(chosen)
+
+
+def test_add_scores_puts_rewards_per_reply_per_kind_and_overall():
+    from postlab import evals
+
+    tasks = data.heldout(0, 2)[:4]  # two 'add', two 'multiply'
+    result = rewards.add_scores(evals.score(tasks, ["Answer: 1"] * 4), [1.0, 3.0, 5.0, 7.0])
+    assert [r["reward"] for r in result["rows"]] == [1.0, 3.0, 5.0, 7.0]
+    assert result["rm_score"] == 4.0
+    assert result["by_kind"]["add"]["rm_score"] == 2.0 and result["by_kind"]["multiply"]["rm_score"] == 6.0
+    with pytest.raises(ValueError):  # one score per reply, no more, no less
+        rewards.add_scores(evals.score(tasks, ["x"] * 4), [1.0])

@@ -1,0 +1,292 @@
+"""PPO for causal language models: the optimiser of RLHF, short enough to read in one sitting.
+
+TRL no longer ships a PPO trainer, so this is ours. One PPO step:
+
+1. Rollout: the policy samples one answer per prompt (top_k=0, top_p=1, temperature T). The answer ends at
+   the first end-of-turn token; SmolLM2 also pads with that token, so masks come from its first occurrence,
+   never from `!= pad`.
+2. Score: a reward function (the reward model of lab 02, or any function of prompt and answer) scores each
+   answer; answers that never end lose `missing_eos_penalty`.
+3. Per-token reward: -beta * (logp_policy - logp_ref) at every answer token, plus the score on the last one.
+   The reference is the policy with its LoRA adapter disabled, so the KL is exactly 0 before any update.
+4. Advantages: GAE over the answer tokens, with a value head on the policy's last hidden state (detached:
+   the value loss trains the head only); whitened.
+5. Update: `ppo_epochs` passes over shuffled minibatches, clipped policy loss + vf_coef * clipped value loss,
+   gradient norm clipped.
+
+Every log-prob is computed in fp32 from logits / T: the distribution the answer was sampled from. Metrics use
+the names TRL's PPOTrainer logged (objective/kl, objective/scores, policy/clipfrac_avg, ...).
+"""
+import random
+import time
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import trange
+
+from .models import chat_text, generate
+
+
+@dataclass
+class PPOConfig:
+    steps: int = 20               # PPO steps; each samples `batch_size` answers
+    batch_size: int = 16          # prompts per rollout, one answer each
+    minibatch_size: int = 8
+    ppo_epochs: int = 2           # passes over each rollout
+    lr: float = 2e-4              # LoRA and value head
+    beta: float = 0.05            # KL coefficient (TRL's kl_coef)
+    cliprange: float = 0.2
+    cliprange_value: float = 0.2
+    vf_coef: float = 0.1
+    gamma: float = 1.0
+    lam: float = 0.95
+    temperature: float = 0.7
+    max_new_tokens: int = 48
+    missing_eos_penalty: float = 1.0
+    max_grad_norm: float = 1.0
+    seed: int = 0
+
+
+class ValueHead(torch.nn.Module):
+    """Predicts the return from the policy's last hidden state. Starts at zero weight; its bias is set to
+    the mean score of the first rollout, so early advantages are not all of one sign."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.linear = torch.nn.Linear(hidden_size, 1)
+        torch.nn.init.zeros_(self.linear.weight)
+        torch.nn.init.zeros_(self.linear.bias)
+        self.initialized = False
+
+    def forward(self, hidden):
+        return self.linear(hidden.float()).squeeze(-1)
+
+
+# ---------------------------------------------------------------- the pieces, each testable alone
+
+
+def response_mask(response, eos_id: int):
+    """True up to and including the first end-of-turn token of each row (everything after it is padding)."""
+    is_eos = (response == eos_id).long()
+    return (is_eos.cumsum(1) - is_eos) == 0
+
+
+def masked_mean(x, mask):
+    return (x * mask).sum() / mask.sum()
+
+
+def masked_whiten(x, mask, eps: float = 1e-8):
+    """(x - mean) / std over the kept positions only (unbiased variance, as torch.std)."""
+    mean = masked_mean(x, mask)
+    n = mask.sum()
+    var = ((x - mean) ** 2 * mask).sum() / (n - 1)
+    return (x - mean) * torch.rsqrt(var + eps)
+
+
+def gae(rewards, values, gamma: float, lam: float):
+    """Generalised advantage estimation, token by token from the end. rewards and values must be zero past
+    each answer's end, so nothing leaks back from the padding. Returns (advantages, returns)."""
+    adv = torch.zeros_like(rewards)
+    last = torch.zeros_like(rewards[:, 0])
+    length = rewards.shape[1]
+    for t in reversed(range(length)):
+        next_value = values[:, t + 1] if t + 1 < length else 0.0
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        last = delta + gamma * lam * last
+        adv[:, t] = last
+    return adv, adv + values
+
+
+def token_rewards(scores, logp, ref_logp, mask, beta: float):
+    """-beta * KL at every answer token, plus the sequence's score on its last token."""
+    kl = (logp - ref_logp) * mask
+    rewards = -beta * kl
+    last = mask.sum(1).long() - 1
+    rewards[torch.arange(len(scores)), last] += scores
+    return rewards, kl
+
+
+# ---------------------------------------------------------------- rollouts and forward passes
+
+
+@torch.no_grad()
+def rollout(policy, tok, prompts, temperature: float, max_new_tokens: int) -> dict:
+    """Sample one answer per prompt. Returns token ids (prompt left-padded, then answer), the attention mask,
+    the prompt length, the answer mask, whether each answer ended, and the answers as text."""
+    device = next(policy.parameters()).device
+    side, tok.padding_side = tok.padding_side, "left"
+    enc = tok([chat_text(tok, p) for p in prompts], return_tensors="pt", padding=True,
+              add_special_tokens=False).to(device)
+    tok.padding_side = side
+    out = policy.generate(**enc, do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
+                          max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    q = enc["input_ids"].shape[1]
+    response = out[:, q:]
+    mask = response_mask(response, tok.eos_token_id)
+    ended = ((response == tok.eos_token_id) & mask).any(1)
+    texts = [t.strip() for t in tok.batch_decode(response, skip_special_tokens=True)]
+    return {"ids": out, "attention": torch.cat([enc["attention_mask"], mask.long()], 1), "q": q,
+            "mask": mask.float(), "ended": ended, "texts": texts}
+
+
+def forward(policy, ids, attention, q: int, temperature: float, value_head=None, entropy: bool = False):
+    """fp32 log-probs of the answer tokens under logits / T (and values, entropy if asked), aligned so that
+    position t holds the prediction of answer token t from everything before it."""
+    positions = (attention.cumsum(1) - 1).clamp(min=0)  # as generate() numbers left-padded rows
+    out = policy(input_ids=ids, attention_mask=attention, position_ids=positions,
+                 output_hidden_states=value_head is not None, logits_to_keep=ids.shape[1] - q + 1)
+    logp_all = torch.log_softmax(out.logits[:, :-1].float() / temperature, -1)
+    logp = logp_all.gather(-1, ids[:, q:, None]).squeeze(-1)
+    # The value head reads the policy's features but does not train them: value-loss gradients in the shared
+    # LoRA weights would move the policy for reasons unrelated to the reward (TRL used a separate value model).
+    values = value_head(out.hidden_states[-1][:, q - 1:-1].detach()) if value_head is not None else None
+    ent = -(logp_all.exp() * logp_all).sum(-1) if entropy else None
+    return logp, values, ent
+
+
+@torch.no_grad()
+def _chunked(policy, ro, size, temperature, value_head=None, reference=False):
+    """forward() over a rollout in minibatch-sized chunks (the shapes the update will use); reference=True runs
+    the policy with its adapter disabled. Returns (logp, values or None, entropy)."""
+    parts = []
+    for i in range(0, len(ro["ids"]), size):
+        args = (policy, ro["ids"][i:i + size], ro["attention"][i:i + size], ro["q"], temperature)
+        if reference:
+            with policy.disable_adapter():
+                parts.append(forward(*args))
+        else:
+            parts.append(forward(*args, value_head=value_head, entropy=True))
+    return tuple(None if p[0] is None else torch.cat(p) for p in zip(*parts))
+
+
+# ---------------------------------------------------------------- one PPO step, and the loop
+
+
+def step(policy, value_head, optimizer, tok, prompts, reward_fn, cfg: PPOConfig):
+    """One rollout and its PPO update. Returns (metrics, per-minibatch stats in the order they ran)."""
+    t0 = time.time()
+    policy.eval()  # no dropout anywhere: old and new log-probs must come from the same function
+    ro = rollout(policy, tok, prompts, cfg.temperature, cfg.max_new_tokens)
+    mask = ro["mask"]
+    scores = torch.tensor(reward_fn(list(prompts), ro["texts"]), dtype=torch.float32)
+    scores = scores - cfg.missing_eos_penalty * (~ro["ended"]).float()
+    if not value_head.initialized:
+        value_head.linear.bias.data.fill_(scores.mean().item())
+        value_head.initialized = True
+    old_logp, old_values, entropy = _chunked(policy, ro, cfg.minibatch_size, cfg.temperature, value_head)
+    ref_logp = _chunked(policy, ro, cfg.minibatch_size, cfg.temperature, reference=True)[0]
+    rewards, kl = token_rewards(scores, old_logp, ref_logp, mask, cfg.beta)
+    old_values = old_values * mask
+    advantages, returns = gae(rewards * mask, old_values, cfg.gamma, cfg.lam)
+    advantages = masked_whiten(advantages, mask) * mask
+    t_rollout = time.time() - t0
+
+    stats = []
+    for _ in range(cfg.ppo_epochs):
+        order = torch.randperm(len(prompts))
+        for i in range(0, len(order), cfg.minibatch_size):
+            mb = order[i:i + cfg.minibatch_size]
+            m = mask[mb]
+            logp, vpred, _ = forward(policy, ro["ids"][mb], ro["attention"][mb], ro["q"], cfg.temperature, value_head)
+            ratio = torch.exp(logp - old_logp[mb])
+            adv = advantages[mb]
+            pg_loss = masked_mean(torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.cliprange, 1 + cfg.cliprange)), m)
+            v_clipped = old_values[mb] + (vpred - old_values[mb]).clamp(-cfg.cliprange_value, cfg.cliprange_value)
+            v_loss = 0.5 * masked_mean(torch.max((vpred - returns[mb]) ** 2, (v_clipped - returns[mb]) ** 2), m)
+            loss = pg_loss + cfg.vf_coef * v_loss
+            optimizer.zero_grad()
+            loss.backward()
+            for group in optimizer.param_groups:  # policy and value head each clipped on their own
+                torch.nn.utils.clip_grad_norm_(group["params"], cfg.max_grad_norm)
+            optimizer.step()
+            with torch.no_grad():
+                stats.append({"approxkl": 0.5 * masked_mean((logp - old_logp[mb]) ** 2, m).item(),
+                              "clipfrac": masked_mean(((ratio - 1).abs() > cfg.cliprange).float(), m).item(),
+                              "vf_clipfrac": masked_mean(((vpred - old_values[mb]).abs() > cfg.cliprange_value).float(), m).item(),
+                              "ratio": masked_mean(ratio, m).item(), "pg_loss": pg_loss.item(), "v_loss": v_loss.item()})
+    avg = lambda k: sum(s[k] for s in stats) / len(stats)  # noqa: E731
+    kl_seq = kl.sum(1)
+    non_score = (-cfg.beta * kl_seq)
+    metrics = {
+        "objective/kl": kl_seq.mean().item(),
+        "objective/entropy": (entropy * mask).sum(1).mean().item(),
+        "objective/non_score_reward": non_score.mean().item(),
+        "objective/scores": scores.mean().item(),
+        "objective/rlhf_reward": (scores + non_score).mean().item(),
+        "policy/approxkl_avg": avg("approxkl"), "policy/clipfrac_avg": avg("clipfrac"),
+        "loss/policy_avg": avg("pg_loss"), "loss/value_avg": avg("v_loss"),
+        "val/clipfrac_avg": avg("vf_clipfrac"), "val/ratio": avg("ratio"),
+        "val/num_eos_tokens": int(ro["ended"].sum()),
+        "completions/mean_length": mask.sum(1).mean().item(),
+        "time/rollout_s": round(t_rollout, 2), "time/update_s": round(time.time() - t0 - t_rollout, 2),
+    }
+    return metrics, stats
+
+
+def baseline_scores(policy, tok, prompts, reward_fn, max_new_tokens: int = 48) -> dict:
+    """The reward of the policy's own greedy answer to each prompt, to subtract from the scores of its samples.
+
+    A constant per prompt changes nothing about which answer to that prompt is better, so the best policy
+    stays the same; but it takes out the part of the score that belongs to the prompt (some task kinds
+    score high whatever the answer), which a value head would need many steps to learn (as in ReMax).
+    """
+    greedy = generate(policy, tok, list(prompts), max_new_tokens=max_new_tokens, desc="baseline answers")
+    return dict(zip(prompts, reward_fn(list(prompts), greedy)))
+
+
+def check_policy(policy):
+    if not hasattr(policy, "disable_adapter"):
+        raise ValueError("PPO needs the policy to carry a LoRA adapter: the reference model is the same network "
+                         "with the adapter disabled. Fix: load it with postlab.load_model(..., lora=True).")
+
+
+def train(policy, tok, prompts, reward_fn, cfg: PPOConfig | None = None, progress: bool = True):
+    """PPO on `prompts` (cycled in shuffled order) against `reward_fn(prompts, answers) -> scores`.
+
+    The policy is trained in place; returns the value head and one metrics dict per step.
+    """
+    cfg = cfg or PPOConfig()
+    check_policy(policy)
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    device = next(policy.parameters()).device
+    value_head = ValueHead(policy.config.hidden_size).to(device)
+    groups = [{"params": [p for p in policy.parameters() if p.requires_grad]}, {"params": list(value_head.parameters())}]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, eps=1e-5)
+    pool, history = [], []
+    bar = trange(cfg.steps, desc=f"PPO beta={cfg.beta}", disable=not progress)
+    for i in bar:
+        batch = []
+        while len(batch) < cfg.batch_size:
+            if not pool:
+                pool = list(prompts)
+                rng.shuffle(pool)
+            batch.append(pool.pop())
+        metrics, _ = step(policy, value_head, optimizer, tok, batch, reward_fn, cfg)
+        history.append({"step": i + 1, **metrics})
+        bar.set_postfix(score=f"{metrics['objective/scores']:.2f}", kl=f"{metrics['objective/kl']:.2f}")
+    return value_head, history
+
+
+@torch.no_grad()
+def measure(policy, tok, prompts, reward_fn=None, temperature: float = 0.7, max_new_tokens: int = 48,
+            batch_size: int = 16, seed: int = 0) -> dict:
+    """Sample one answer per prompt, as in training, and measure: the mean per-answer KL(policy || reference)
+    (sum over tokens of logp_policy - logp_ref, an unbiased estimate on the policy's own samples), the mean
+    answer length in tokens and, given a reward function, the mean score."""
+    check_policy(policy)
+    torch.manual_seed(seed)
+    kls, lengths, answers = [], [], []
+    for i in range(0, len(prompts), batch_size):
+        ro = rollout(policy, tok, prompts[i:i + batch_size], temperature, max_new_tokens)
+        logp = _chunked(policy, ro, batch_size, temperature)[0]
+        ref = _chunked(policy, ro, batch_size, temperature, reference=True)[0]
+        kls += ((logp - ref) * ro["mask"]).sum(1).tolist()
+        lengths += ro["mask"].sum(1).tolist()
+        answers += ro["texts"]
+    out = {"kl": sum(kls) / len(kls), "mean_length": sum(lengths) / len(lengths), "kl_per_answer": kls,
+           "answers": answers}
+    if reward_fn is not None:
+        out["scores"] = reward_fn(list(prompts), answers)
+        out["rm_score"] = sum(out["scores"]) / len(answers)
+    return out
