@@ -101,10 +101,10 @@ def one_step(policy, lr, **cfg):
     head = ppo.ValueHead(net.config.hidden_size)
     groups = [{"params": [p for p in net.parameters() if p.requires_grad]}, {"params": list(head.parameters())}]
     opt = torch.optim.AdamW(groups, lr=cfg.lr, eps=1e-5)
-    params = [p for g in groups for p in g["params"]]
-    before = [p.detach().clone() for p in params]
+    lora = groups[0]["params"]
+    before = [p.detach().clone() for p in lora]
     metrics, stats = ppo.step(net, head, opt, tok, PROMPTS[:4], shorter_is_better, cfg)
-    changed = any(not torch.equal(a, p) for a, p in zip(before, params))
+    changed = any(not torch.equal(a, p) for a, p in zip(before, lora))  # did the policy move?
     return metrics, stats, changed
 
 
