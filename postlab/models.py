@@ -144,15 +144,20 @@ def load_model(model: str = "default", backend: str = "auto", lora=None, adapter
     return net, tok
 
 
-def lora_config(net, task_type: str, top_layers: int | None = None, **overrides):
-    """peft.LoraConfig with postlab's defaults; top_layers=n limits the adapter to the top n blocks."""
-    from peft import LoraConfig
-
+def lora_kwargs(net, top_layers: int | None = None, **overrides) -> dict:
+    """LoRA arguments with postlab's defaults; top_layers=n limits the adapter to the top n blocks."""
     top = {}
     if top_layers is not None:
         layers = net.config.num_hidden_layers
         top = {"layers_to_transform": list(range(layers - top_layers, layers)), "target_modules": linear_layer_names(net)}
-    return LoraConfig(task_type=task_type, **{**LORA_DEFAULTS, **top, **overrides})
+    return {**LORA_DEFAULTS, **top, **overrides}
+
+
+def lora_config(net, task_type: str, **kwargs):
+    """peft.LoraConfig from `lora_kwargs`."""
+    from peft import LoraConfig
+
+    return LoraConfig(task_type=task_type, **lora_kwargs(net, **kwargs))
 
 
 def merge_adapter(net, adapter):
@@ -179,12 +184,9 @@ def _load_unsloth(path, adapter, lora, max_seq_length, dtype):
     if adapter is not None:
         net = merge_adapter(net, adapter)
     if lora:
-        cfg = {**LORA_DEFAULTS, **(lora if isinstance(lora, dict) else {})}
+        cfg = lora_kwargs(net, **(lora if isinstance(lora, dict) else {}))
         if cfg["target_modules"] == "all-linear":
             cfg["target_modules"] = linear_layer_names(net)
-        top = cfg.pop("top_layers", None)
-        if top is not None:
-            cfg["layers_to_transform"] = list(range(net.config.num_hidden_layers - top, net.config.num_hidden_layers))
         net = FastLanguageModel.get_peft_model(net, use_gradient_checkpointing="unsloth", **cfg)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token

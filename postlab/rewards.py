@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import verifiers
+from . import evals, verifiers
 from .data import chat
 from .models import ModelNotFoundError, generate, merge_adapter, resolve
 
@@ -67,9 +67,7 @@ def score(rm, tok, prompts, answers, batch_size: int = 16, progress: bool = Fals
 def evaluate(policy, tok, rm, rm_tok, tasks, **kwargs) -> dict:
     """The held-out evaluation (greedy replies, verifier accuracy, format, length) plus the reward model's
     score of every reply, overall and per kind: does the reward follow the verifier?"""
-    from .evals import evaluate as verifier_eval
-
-    result = verifier_eval(policy, tok, tasks, **kwargs)
+    result = evals.evaluate(policy, tok, tasks, **kwargs)
     rows = result["rows"]
     return add_scores(result, score(rm, rm_tok, [r["prompt"] for r in rows], [r["reply"] for r in rows]))
 
