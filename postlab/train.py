@@ -45,7 +45,7 @@ def reward(model, tokenizer, rows, out_dir, max_steps=24, batch_size=4, lr=5e-4,
 
     args = RewardConfig(**common_args(out_dir, max_steps, batch_size, lr, seed, **extra), max_length=max_length)
     data = Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows])
-    peft = lora_config(model, "SEQ_CLS", top_layers, **(lora or {}))
+    peft = lora_config(model, "SEQ_CLS", top_layers=top_layers, **(lora or {}))
     trainer = RewardTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft)
     trainer.train()
     return trainer
