@@ -89,10 +89,11 @@ def heldout(seed: int = 0, per_kind: int = 16, kinds=KINDS) -> list[dict]:
     return out
 
 
-def train_tasks(n: int, seed: int = 0, kinds=KINDS) -> list[dict]:
-    """n training problems, spread evenly over kinds, none of them a problem of the largest held-out set."""
+def train_tasks(n: int, seed: int = 0, kinds=KINDS, stream: str = "train") -> list[dict]:
+    """n training problems, spread evenly over kinds, none of them a problem of the largest held-out set.
+    Another `stream` name gives other problems (lab 04 asks for new prompts, not lab 01's)."""
     banned = {t["key"] for t in heldout(seed, MAX_HELDOUT_PER_KIND, KINDS)}
-    rng = random.Random(f"postlab-train-{seed}")
+    rng = random.Random(f"postlab-{stream}-{seed}")
     out = []
     for i in range(n):
         kind = kinds[i % len(kinds)]
@@ -102,6 +103,30 @@ def train_tasks(n: int, seed: int = 0, kinds=KINDS) -> list[dict]:
                 break
         out.append({"id": f"train-{i:05d}", **t})
     return out
+
+
+# Open-ended prompts for lab 04: no checkable answer, so a person (or a reward model) decides.
+OPEN_PROMPTS = [
+    "Give me one tip for remembering people's names.", "How do I keep basil alive on a windowsill?",
+    "Suggest a name for a grey kitten.", "What should I pack for a day hike?",
+    "Explain what a prime number is to a ten-year-old.", "Write a one-line birthday wish for my sister.",
+    "How can I fall asleep faster?", "What is a good first programming language, and why?",
+    "Describe the smell of rain in one sentence.", "Give me an idea for a quick vegetarian dinner.",
+    "How do I politely decline a meeting?", "Why is the sky blue? Keep it short.",
+    "Recommend a habit that improves focus.", "What is the difference between weather and climate?",
+    "Write a haiku about Monday mornings.", "How do I make my bike chain stop squeaking?",
+    "Give me a fun fact about octopuses.", "What is a polite way to ask a neighbour to turn the music down?",
+    "How should I start learning to draw?", "Summarise why exercise is good for you in two sentences.",
+    "What is one way to save money on groceries?", "Explain recursion in one sentence.",
+    "Suggest a title for a short story about a lighthouse.", "How do I remove a coffee stain from a shirt?",
+]
+
+
+def pair_prompts(n: int, open_share: float = 0.2, seed: int = 0) -> list[dict]:
+    """Prompts for lab 04: task-world problems (new ones, checkable) mixed with open-ended prompts."""
+    n_open = min(round(n * open_share), len(OPEN_PROMPTS))
+    opened = random.Random(f"postlab-open-{seed}").sample(OPEN_PROMPTS, n_open)
+    return train_tasks(n - n_open, seed, stream="pairs") + [{"prompt": p, "kind": "open"} for p in opened]
 
 
 def demonstration(task: dict) -> str:
@@ -214,6 +239,17 @@ def load_pairs(path) -> list[dict]:
         out.append({"prompt": chat(prompt), "chosen": [{"role": "assistant", "content": chosen}],
                     "rejected": [{"role": "assistant", "content": rejected}],
                     "kind": str(row.get("kind", "user"))})
+    return out
+
+
+def load_prompts(path) -> list[dict]:
+    """A user's own prompts (.jsonl/.csv rows with 'prompt', optionally 'answer' to let the verifier judge)."""
+    out = []
+    for line, row in read_rows(path):
+        item = {"prompt": _text(path, line, row, "prompt"), "kind": str(row.get("kind", "user"))}
+        if row.get("answer") not in (None, ""):
+            item["answer"], item["answer_kind"] = str(row["answer"]), row.get("answer_kind", "number")
+        out.append(item)
     return out
 
 

@@ -157,3 +157,20 @@ def on_policy_pairs(policy, tok, tasks, k: int = 4, temperature: float = 0.7, ma
                              "rejected": [{"role": "assistant", "content": s}], "kind": "sampled_wrong",
                              "task_kind": t["kind"]})
     return rows
+
+
+def win_rate(result: dict, baseline: dict, n_boot: int = 2000, seed: int = 0) -> dict:
+    """How often one model's answers beat another's on the same prompts, as judged by the reward model: two
+    results of `evaluate` (rows in the same order, each with its 'reward'). A win counts 1, a tie (the same
+    text, or the same score) 1/2. With a bootstrap 95% interval over prompts."""
+    import random
+
+    outcome = []
+    for new, old in zip(result["rows"], baseline["rows"], strict=True):
+        assert new["prompt"] == old["prompt"], "both results must answer the same prompts in the same order"
+        same = new["reply"].strip() == old["reply"].strip() or new["reward"] == old["reward"]
+        outcome.append(0.5 if same else float(new["reward"] > old["reward"]))
+    rng = random.Random(f"postlab-bootstrap-{seed}")
+    means = sorted(sum(rng.choices(outcome, k=len(outcome))) / len(outcome) for _ in range(n_boot))
+    return {"win_rate": sum(outcome) / len(outcome), "ci": [means[int(0.025 * n_boot)], means[int(0.975 * n_boot) - 1]],
+            "wins": outcome.count(1.0), "ties": outcome.count(0.5), "losses": outcome.count(0.0), "n": len(outcome)}

@@ -72,3 +72,60 @@ def rloo(model, tokenizer, prompts, reward_fn, out_dir, max_steps=10, batch_size
                           processing_class=tokenizer)
     trainer.train()
     return trainer
+
+
+# Preference tuning straight from comparisons. Each method is one TRL trainer and config; the betas are the
+# values the papers and TRL's docs start from (SimPO's beta is on length-normalised log-probs, so it is larger).
+PREFERENCE_METHODS = {
+    "dpo": "DPO: -log sigmoid(beta * margin of log-ratios to the reference)",
+    "ipo": "IPO: squared loss pulling the margin to 1/(2 beta), so it cannot run off to infinity",
+    "simpo": "SimPO: no reference model; length-normalised log-probs with a target margin gamma",
+    "orpo": "ORPO: the SFT loss on the chosen answer plus an odds-ratio penalty, no reference model",
+    "kto": "KTO: unpaired thumbs-up / thumbs-down answers, each compared with a reference point",
+}
+DEFAULT_BETA = {"dpo": 0.1, "ipo": 0.1, "simpo": 2.0, "orpo": 0.1, "kto": 0.1}
+
+
+def unpaired_rows(rows: list[dict]) -> list[dict]:
+    """KTO's format from preference rows: every chosen answer labelled good, every rejected one bad."""
+    out = []
+    for r in rows:
+        out.append({"prompt": r["prompt"], "completion": r["chosen"], "label": True})
+        out.append({"prompt": r["prompt"], "completion": r["rejected"], "label": False})
+    return out
+
+
+def preference(method, model, tokenizer, rows, out_dir, max_steps=12, batch_size=8, lr=5e-4, beta=None, seed=0,
+               max_length=256, lora=None, **extra):
+    """Train `model` (a plain model: a fresh LoRA adapter goes on it here) on preference rows (prompt, chosen,
+    rejected) with one of PREFERENCE_METHODS. For DPO and IPO the reference is the same network with the
+    adapter disabled. KTO sees each pair as two unpaired rows, so its batch is doubled: every method reads the
+    same pairs per step."""
+    from .models import lora_config
+
+    if method not in PREFERENCE_METHODS:
+        raise ValueError(f"method={method!r}: use one of {', '.join(PREFERENCE_METHODS)}.")
+    beta = DEFAULT_BETA[method] if beta is None else beta
+    common = common_args(out_dir, max_steps, batch_size * (2 if method == "kto" else 1), lr, seed, **extra)
+    pairs = Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows])
+    if method in ("dpo", "ipo"):
+        from trl import DPOConfig as Config, DPOTrainer as Trainer
+
+        args = Config(**common, max_length=max_length, beta=beta, loss_type="sigmoid" if method == "dpo" else "ipo")
+    elif method == "simpo":
+        from trl.experimental.cpo import CPOConfig as Config, CPOTrainer as Trainer
+
+        args = Config(**common, max_length=max_length, beta=beta, loss_type="simpo", cpo_alpha=0.0)
+    elif method == "orpo":
+        from trl.experimental.orpo import ORPOConfig as Config, ORPOTrainer as Trainer
+
+        args = Config(**common, max_length=max_length, beta=beta)
+    else:
+        from trl import KTOConfig as Config, KTOTrainer as Trainer
+
+        args = Config(**common, max_length=max_length, beta=beta)
+        pairs = Dataset.from_list(unpaired_rows(rows))
+    peft = lora_config(model, "CAUSAL_LM", **(lora or {}))
+    trainer = Trainer(model=model, args=args, train_dataset=pairs, processing_class=tokenizer, peft_config=peft)
+    trainer.train()
+    return trainer

@@ -19,6 +19,11 @@ REQUIRED = {
     "03_ppo": ["before.rm_score", "after.rm_score", "after.kl", "before.accuracy", "after.accuracy",
                ("beta_sweep", "0.0", "rm_score"), ("beta_sweep", "0.0", "kl"), ("beta_sweep", "0.2", "kl"),
                "rloo.rm_score", "rloo.wall_s", "wall_s", "peak_rss_mb"],
+    "04_dpo_on_your_data": ["win_rate", "win_rate_ci.0", "win_rate_ci.1", "labels.from_script", "before.accuracy",
+                            "before.format_rate", "before.mean_length", "after.accuracy", "after.format_rate",
+                            "after.mean_length", "variants.dpo.accuracy", "variants.dpo.win_rate",
+                            "variants.ipo.win_rate", "variants.simpo.win_rate", "variants.orpo.win_rate",
+                            "variants.kto.win_rate", "wall_s", "peak_rss_mb"],
 }
 
 
@@ -81,6 +86,20 @@ def test_reward_model_lab_builds_on_the_sft_lab(smoke_run):
     detail = m["best_of_n_detail"]
     assert all(detail[n]["oracle"] >= detail[n]["accuracy"] for n in detail)
     assert detail["8"]["gen_seconds"] > detail["1"]["gen_seconds"]
+
+
+def test_dpo_lab_labels_headless_and_exports(smoke_run):
+    from postlab import labels
+
+    lab = smoke_run / "04_dpo_on_your_data"
+    m = json.loads((lab / "metrics.json").read_text())
+    pairs = labels.load_pairs_file(lab / "pairs.jsonl")
+    store = labels.LabelFile(lab / "labels.jsonl", pairs)  # a valid labels file, for these pairs
+    assert m["labels"]["from_person"] == 0 and m["labels"]["from_script"] == len(pairs) == m["pairs"]
+    assert sum(m["labels"]["by_source"].values()) == len(pairs) and store.next_unlabeled("script") is None
+    assert m["train_rows"] == len(labels.preference_rows(store, ("me", "script")))
+    assert (lab / "adapter" / "adapter_config.json").exists()
+    assert 0 <= m["win_rate_ci"][0] <= m["win_rate"] <= m["win_rate_ci"][1] <= 1
 
 
 def test_report_holds_every_lab(smoke_run):

@@ -1,0 +1,316 @@
+"""Preference labels: pairs of the model's own answers, a labels file that never loses a click, and the
+numbers a labeling session should report.
+
+- `sample_pairs` asks a policy for two different answers per prompt.
+- `LabelFile` is the append-only JSONL record of every label (and every undo). Its first line names the
+  pairs it belongs to, so labels are never applied to the wrong pairs. Reading it replays the events; a
+  file it cannot read is reported, never rewritten.
+- `scripted_labels` stands in for a person in headless runs: the verifier where the prompt has a checkable
+  answer, else the reward model, with settable noise.
+- `stats` (counts, ties, skips, length bias, Cohen's kappa) and `to_dataset` (TRL's preference format).
+"""
+import hashlib
+import json
+import os
+import random
+import time
+from collections import Counter
+from pathlib import Path
+
+from . import verifiers
+from .data import DataError, chat
+
+LABELS = ("A", "B", "tie", "skip")  # A = the answer shown on the left, B = the one on the right
+FORMAT = "postlab-labels/1"
+
+
+# ---------------------------------------------------------------- pairs
+
+
+def sample_pairs(policy, tok, items: list[dict], temperature: float = 0.7, max_new_tokens: int = 40, seed: int = 0,
+                 tries: int = 3) -> list[dict]:
+    """Two different sampled answers per prompt. `items` are dicts with a 'prompt' (and, for task-world
+    prompts, 'answer' and 'answer_kind' so a verifier can judge). Prompts whose samples stay identical after
+    `tries` rounds are dropped."""
+    from .models import generate
+
+    answers = [[] for _ in items]
+    todo = list(range(len(items)))
+    for round_ in range(tries):
+        need = [i for i in todo if len(answers[i]) < 2]
+        if not need:
+            break
+        k = 2
+        out = generate(policy, tok, [items[i]["prompt"] for i in need], max_new_tokens=max_new_tokens,
+                       temperature=temperature, num_return_sequences=k, seed=seed + round_,
+                       desc=f"sampling pairs (round {round_ + 1})")
+        for j, i in enumerate(need):
+            for s in out[j * k:(j + 1) * k]:
+                if s and s not in answers[i] and len(answers[i]) < 2:
+                    answers[i].append(s)
+    pairs = []
+    for item, ans in zip(items, answers):
+        if len(ans) == 2:
+            pairs.append({"id": f"pair-{len(pairs):04d}", "prompt": item["prompt"], "answers": ans,
+                          "source": item.get("kind", "open"), "answer": item.get("answer"),
+                          "answer_kind": item.get("answer_kind")})
+    return pairs
+
+
+def save_pairs(pairs: list[dict], path) -> None:
+    Path(path).write_text("".join(json.dumps(p) + "\n" for p in pairs))
+
+
+def load_pairs_file(path) -> list[dict]:
+    pairs = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    for i, p in enumerate(pairs, 1):
+        if not {"id", "prompt", "answers"} <= set(p) or len(p["answers"]) != 2:
+            raise DataError(f"{path}:{i}: a pair needs 'id', 'prompt' and two 'answers'. Fix: delete the file to "
+                            "sample the pairs again.")
+    return pairs
+
+
+def pairs_fingerprint(pairs: list[dict]) -> str:
+    text = json.dumps([[p["id"], p["prompt"], p["answers"]] for p in pairs])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def swapped(pair_id: str, seed: int = 0) -> bool:
+    """Whether the pair's second answer is shown on the left: random, but the same for a pair every time."""
+    return random.Random(f"postlab-swap-{seed}-{pair_id}").random() < 0.5
+
+
+def winner(label: str, swap: bool) -> int | None:
+    """Index (0 or 1, in the pair's own order) of the answer a screen label prefers; None for tie or skip."""
+    if label not in ("A", "B"):
+        return None
+    return int((label == "B") != swap)
+
+
+# ---------------------------------------------------------------- the labels file
+
+
+class LabelFileError(DataError):
+    """A labels file that cannot be read or belongs to other pairs; it is left untouched."""
+
+
+class LabelFile:
+    """The append-only labels file of one set of pairs.
+
+    Every event is one JSON line, written and flushed to disk before the call returns:
+    {"pair_id", "label": A|B|tie|skip|undo, "annotator", "time", "swap", "chosen"}. The current labels are
+    the replay of the events: an 'undo' takes back that annotator's latest label.
+    """
+
+    def __init__(self, path, pairs: list[dict]):
+        self.path, self.pairs = Path(path), pairs
+        self.index = {p["id"]: i for i, p in enumerate(pairs)}
+        self.fingerprint = pairs_fingerprint(pairs)
+        self.events: list[dict] = []
+        if self.path.exists() and self.path.stat().st_size > 0:
+            self._read()
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._append({"format": FORMAT, "pairs": self.fingerprint, "n_pairs": len(pairs)})
+
+    def _fail(self, line: int, why: str):
+        raise LabelFileError(f"{self.path}:{line}: {why} The file was left as it is. Fix: pass another labels path "
+                             "(or move this file away) to start a new one, or repair the line shown.")
+
+    def _read(self):
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        try:
+            head = json.loads(lines[0])
+        except json.JSONDecodeError:
+            head = None
+        if not isinstance(head, dict) or head.get("format") != FORMAT:
+            self._fail(1, f"this is not a postlab labels file (its first line should be a {FORMAT} header).")
+        if head.get("pairs") != self.fingerprint:
+            self._fail(1, f"these labels belong to another set of pairs (fingerprint {head.get('pairs')}, "
+                          f"{head.get('n_pairs')} pairs; the pairs shown now are {self.fingerprint}, {len(self.pairs)}).")
+        for n, line in enumerate(lines[1:], start=2):
+            if not line.strip():
+                continue
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError as e:
+                self._fail(n, f"not valid JSON ({e.msg}).")
+            if not isinstance(event, dict) or event.get("label") not in LABELS + ("undo",) \
+                    or event.get("pair_id") not in self.index or not event.get("annotator"):
+                self._fail(n, "not a label event (needs pair_id of a known pair, label in A/B/tie/skip/undo, "
+                              "annotator).")
+            self.events.append(event)
+
+    def _append(self, record: dict):
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def add(self, pair_id: str, label: str, annotator: str = "me", swap: bool = False) -> dict:
+        """Record a label as seen on screen (A = left, B = right), with the swap that was shown."""
+        if label not in LABELS:
+            raise ValueError(f"label={label!r}: use one of {', '.join(LABELS)}.")
+        if pair_id not in self.index:
+            raise KeyError(f"no pair {pair_id!r} in these pairs")
+        event = {"pair_id": pair_id, "label": label, "annotator": annotator, "time": time.time(), "swap": swap,
+                 "chosen": winner(label, swap)}
+        self._append(event)
+        self.events.append(event)
+        return event
+
+    def undo(self, annotator: str = "me") -> str | None:
+        """Take back this annotator's latest label; returns its pair id (None when there is nothing to undo)."""
+        stack = self._stack(annotator)
+        if not stack:
+            return None
+        event = {"pair_id": stack[-1]["pair_id"], "label": "undo", "annotator": annotator, "time": time.time()}
+        self._append(event)
+        self.events.append(event)
+        return event["pair_id"]
+
+    def _stack(self, annotator: str) -> list[dict]:
+        stack = []
+        for e in self.events:
+            if e["annotator"] != annotator:
+                continue
+            if e["label"] == "undo":
+                for j in range(len(stack) - 1, -1, -1):  # the latest label of that pair
+                    if stack[j]["pair_id"] == e["pair_id"]:
+                        del stack[j]
+                        break
+            else:
+                stack.append(e)
+        return stack
+
+    def labels(self, annotator: str | None = None) -> dict:
+        """{annotator: {pair_id: event}}: each annotator's current label per pair (the latest one counts)."""
+        names = [annotator] if annotator else list(dict.fromkeys(e["annotator"] for e in self.events))
+        return {a: {e["pair_id"]: e for e in self._stack(a)} for a in names}
+
+    def next_unlabeled(self, annotator: str = "me") -> int | None:
+        done = self.labels(annotator)[annotator]
+        return next((i for i, p in enumerate(self.pairs) if p["id"] not in done), None)
+
+    def final(self, prefer: tuple = ()) -> dict:
+        """One label per pair: the first annotator of `prefer` who labeled it, else any other person's label,
+        else the script's. Returns {pair_id: event}."""
+        per = self.labels()
+        order = list(prefer) + [a for a in per if a not in prefer and not a.startswith("script")] + \
+            [a for a in per if a.startswith("script") and a not in prefer]
+        out = {}
+        for a in order:
+            for pid, e in per.get(a, {}).items():
+                out.setdefault(pid, e)
+        return out
+
+
+# ---------------------------------------------------------------- a scripted annotator
+
+
+def judge(pair: dict, rewards=None, tie_margin: float = 0.25, verifier: bool = True) -> int | None:
+    """Which answer (0 or 1) is better, or None for a tie: the verifier first where the prompt has a reference
+    answer (a right answer beats a wrong one, then the house format wins), then the reward-model scores
+    `rewards` (a pair of floats) if given."""
+    if verifier and pair.get("answer") is not None:
+        kind = pair.get("answer_kind") or "number"
+        marks = [2 * verifiers.is_correct(a, pair["answer"], kind) + verifiers.follows_format(a) for a in pair["answers"]]
+        if marks[0] != marks[1]:
+            return int(marks[1] > marks[0])
+    if rewards is not None and abs(rewards[0] - rewards[1]) > tie_margin:
+        return int(rewards[1] > rewards[0])
+    return None
+
+
+def scripted_labels(store: LabelFile, rm=None, rm_tok=None, noise: float = 0.0, annotator: str = "script",
+                    seed: int = 0, verifier: bool = True, pair_ids=None) -> int:
+    """Label pairs as `annotator` with `judge` (the verifier, then the reward model where the verifier cannot
+    tell; `verifier=False`: the reward model alone), and with probability `noise` a coin flip instead.
+    By default it labels every pair nobody has labeled; `pair_ids` names the pairs instead. The reward model
+    scores only the pairs the verifier leaves undecided. Returns how many labels it wrote."""
+    mine = store.labels(annotator)[annotator]
+    taken = store.final() if pair_ids is None else mine
+    todo = [p for p in store.pairs if p["id"] not in taken and (pair_ids is None or p["id"] in pair_ids)]
+    decided = {p["id"]: judge(p, verifier=verifier) for p in todo}
+    ask = [p for p in todo if decided[p["id"]] is None]
+    if rm is not None and ask:
+        from .rewards import score
+
+        flat = score(rm, rm_tok, [p["prompt"] for p in ask for _ in range(2)], [a for p in ask for a in p["answers"]])
+        for i, p in enumerate(ask):
+            decided[p["id"]] = judge(p, flat[2 * i:2 * i + 2], verifier=False)
+    rng = random.Random(f"postlab-annotator-{seed}-{annotator}")
+    for p in todo:
+        best = decided[p["id"]]
+        if rng.random() < noise:
+            best = rng.choice([0, 1])
+        swap = swapped(p["id"], seed)
+        label = "tie" if best is None else ("A" if (best == 1) == swap else "B")
+        store.add(p["id"], label, annotator, swap)
+    return len(todo)
+
+
+# ---------------------------------------------------------------- statistics and export
+
+
+def cohen_kappa(a: list, b: list) -> float | None:
+    """Agreement of two annotators beyond chance: 1 perfect, 0 as good as chance. None if undefined."""
+    if not a:
+        return None
+    n = len(a)
+    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
+    ca, cb = Counter(a), Counter(b)
+    expected = sum(ca[k] * cb[k] for k in ca) / n ** 2
+    return None if expected == 1 else (observed - expected) / (1 - expected)
+
+
+def stats(store: LabelFile, tok=None) -> dict:
+    """Counts by annotator and label, ties, skips, length bias (how often the longer answer won, over decided
+    pairs of different lengths) and Cohen's kappa for every two annotators over the pairs both decided."""
+    per = store.labels()
+    final = store.final()
+    length = (lambda s: len(tok(s, add_special_tokens=False)["input_ids"])) if tok else (lambda s: len(s.split()))
+    longer_won = decided = 0
+    for pid, e in final.items():
+        a = store.pairs[store.index[pid]]["answers"]
+        la, lb = length(a[0]), length(a[1])
+        if e["chosen"] is not None and la != lb:
+            decided += 1
+            longer_won += (la > lb) == (e["chosen"] == 0)
+    outcome = lambda e: e["chosen"] if e["chosen"] is not None else "tie"  # noqa: E731
+    names = list(per)
+    kappa = {}
+    for i, x in enumerate(names):
+        for y in names[i + 1:]:
+            both = [pid for pid in per[x] if pid in per[y] and "skip" not in (per[x][pid]["label"], per[y][pid]["label"])]
+            kappa[f"{x} vs {y}"] = {"pairs": len(both), "kappa": cohen_kappa([outcome(per[x][p]) for p in both],
+                                                                           [outcome(per[y][p]) for p in both])}
+    final_counts = Counter(e["label"] for e in final.values())
+    return {"pairs": len(store.pairs), "labeled": len(final),
+            "by_annotator": {a: dict(Counter(e["label"] for e in v.values())) for a, v in per.items()},
+            "source": dict(Counter(e["annotator"] for e in final.values())),
+            "ties": final_counts["tie"], "skips": final_counts["skip"],
+            "longer_won": longer_won / decided if decided else None, "kappa": kappa}
+
+
+def preference_rows(store: LabelFile, prefer: tuple = ()) -> list[dict]:
+    """TRL preference rows (prompt, chosen, rejected, in chat format) from the final labels; ties and skips
+    stay out."""
+    rows = []
+    for pid, e in store.final(prefer).items():
+        if e["chosen"] is None:
+            continue
+        p = store.pairs[store.index[pid]]
+        good, bad = p["answers"][e["chosen"]], p["answers"][1 - e["chosen"]]
+        rows.append({"prompt": chat(p["prompt"]), "chosen": [{"role": "assistant", "content": good}],
+                     "rejected": [{"role": "assistant", "content": bad}], "pair_id": pid, "source": p["source"],
+                     "annotator": e["annotator"]})
+    return rows
+
+
+def to_dataset(store: LabelFile, prefer: tuple = ()):
+    """The labels as a `datasets.Dataset` in TRL's preference format, ready for DPOTrainer."""
+    from datasets import Dataset
+
+    rows = preference_rows(store, prefer)
+    return Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows])
