@@ -64,3 +64,71 @@ def extract_answer(reply: str, kind: str = "number") -> str | None:
 def is_correct(reply: str, reference: str, kind: str = "number") -> bool:
     got = extract_answer(reply, kind)
     return got is not None and got == reference
+
+
+# ---------------------------------------------------------------- rewards for reasoning RL (lab 05)
+# A reasoning reply thinks inside one <think>...</think> block, then commits to one final line "Answer: X".
+# Every reward reads only what comes after </think>: an answer inside the thinking earns nothing, several
+# answers earn nothing, a broken or repeated tag earns nothing, and so does a reply past MAX_REPLY_CHARS.
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+MAX_REPLY_CHARS = 1500
+
+
+def split_reasoning(reply: str) -> tuple[str | None, str | None]:
+    """(thinking, final) of a reply. No tags at all: (None, the whole reply). Tags present but not exactly one
+    well-formed block at the start: (None, None): nothing in the reply counts."""
+    reply = (reply or "").strip()
+    n_open, n_close = reply.count(THINK_OPEN), reply.count(THINK_CLOSE)
+    if n_open == n_close == 0:
+        return None, reply
+    if n_open != 1 or n_close != 1 or not reply.startswith(THINK_OPEN):
+        return None, None
+    thinking, final = reply[len(THINK_OPEN):].split(THINK_CLOSE)
+    return thinking.strip(), final.strip()
+
+
+def final_answer(reply: str, kind: str = "number") -> str | None:
+    """The answer a reply commits to: the one 'Answer:' line after the thinking, holding one number (or, for
+    lists, the list). None when there is none, several, or the reply is too long to be taken at its word."""
+    if len(reply or "") > MAX_REPLY_CHARS:
+        return None
+    _, final = split_reasoning(reply)
+    found = answer_lines(final or "")
+    if len(found) != 1:
+        return None
+    nums = numbers(found[0])
+    if kind == "list":
+        return ", ".join(nums) if nums else None
+    return nums[0] if len(nums) == 1 else None
+
+
+def correctness_reward(reply: str, answer: str, kind: str = "number") -> float:
+    """1 when the committed final answer is the reference, else 0."""
+    return float(final_answer(reply, kind) == answer)
+
+
+def format_reward(reply: str, kind: str = "number") -> float:
+    """1 for the reasoning format: a non-empty <think> block first, then one line 'Answer: X' that commits to
+    one answer (right or wrong: this rewards the form only)."""
+    thinking, final = split_reasoning(reply)
+    if not thinking or not final or len(final.splitlines()) != 1:
+        return 0.0
+    return float(final_answer(reply, kind) is not None)
+
+
+def partial_reward(reply: str, answer: str, kind: str = "number") -> float:
+    """Credit for being close, in [0, 1], only for one committed answer (no hedging): for a number,
+    1 - |error| / |reference| (at least 0); for a sorted list, the share of neighbours in order, and only when
+    the list holds exactly the numbers given (so a made-up sorted list earns nothing)."""
+    got = final_answer(reply, kind)
+    if got is None:
+        return 0.0
+    if kind == "list":
+        mine, ref = got.split(", "), answer.split(", ")
+        if sorted(mine) != sorted(ref) or len(ref) < 2:
+            return 0.0
+        values = [float(x) for x in mine]
+        return sum(a <= b for a, b in zip(values, values[1:])) / (len(values) - 1)
+    error = abs(float(got) - float(answer))
+    return max(0.0, 1.0 - error / max(1.0, abs(float(answer))))

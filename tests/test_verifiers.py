@@ -40,3 +40,54 @@ def test_is_correct_compares_lists_in_order():
     assert is_correct("Answer: 2, 5, 9", "2, 5, 9", "list")
     assert not is_correct("Answer: 9, 5, 2", "2, 5, 9", "list")
     assert not is_correct("Answer: 2, 5", "2, 5, 9", "list")
+
+
+# ---------------------------------------------------------------- reasoning rewards: honest and gamed replies
+
+from postlab.verifiers import (MAX_REPLY_CHARS, correctness_reward, final_answer,  # noqa: E402
+                               format_reward, partial_reward, split_reasoning)
+
+GOOD = "<think>7 x 8 is 7 eights: 56.</think>\nAnswer: 56"
+
+
+@pytest.mark.parametrize("reply,correct,fmt", [
+    (GOOD, 1, 1),
+    ("<think>7 x 8 = 54</think>\nAnswer: 54", 0, 1),                   # well formed, wrong
+    ("Answer: 56", 1, 0),                                              # right, no thinking
+    ("<think>It is 56.</think>\nAnswer: 54\nAnswer: 56", 0, 0),         # several answers
+    ("<think>Answer: 56</think>", 0, 0),                               # the answer only inside the thinking
+    ("<think>Answer: 56</think>\nI am not sure.", 0, 0),
+    ("<think>hmm</think><think>56</think>\nAnswer: 56", 0, 0),          # tags repeated
+    ("<think>7 x 8 = 56\nAnswer: 56", 0, 0),                           # tag never closed
+    ("I think... </think>\nAnswer: 56", 0, 0),                         # stray closing tag
+    ("Answer: 56 <think>x</think>", 0, 0),                             # thinking after the answer
+    ("<think></think>\nAnswer: 56", 1, 0),                             # empty thinking: no format credit
+    ("<think>56</think>\nAnswer: 54 or 56", 0, 0),                     # hedged
+    ("<think>56</think>\nAnswer: 56, 56, 56", 0, 0),                   # listed several times
+    ("", 0, 0),                                                        # empty
+    ("<think>" + "x " * MAX_REPLY_CHARS + "</think>\nAnswer: 56", 0, 0),  # huge
+])
+def test_reasoning_rewards_cannot_be_gamed(reply, correct, fmt):
+    assert correctness_reward(reply, "56") == correct
+    assert format_reward(reply) == fmt
+    assert 0.0 <= partial_reward(reply, "56") <= 1.0
+    if not correct:
+        assert partial_reward(reply, "56") < 1.0
+
+
+def test_split_reasoning():
+    assert split_reasoning(GOOD) == ("7 x 8 is 7 eights: 56.", "Answer: 56")
+    assert split_reasoning("Answer: 5") == (None, "Answer: 5")
+    assert split_reasoning("<think>a</think>b</think>") == (None, None)
+
+
+def test_partial_credit_rewards_closeness_only_for_one_committed_answer():
+    assert partial_reward("<think>x</think>\nAnswer: 54", "56") == pytest.approx(1 - 2 / 56)
+    assert partial_reward("<think>x</think>\nAnswer: 560", "56") == 0.0
+    assert partial_reward("<think>x</think>\nAnswer: 54 or 56", "56") == 0.0
+    assert partial_reward("Answer: 1, 2, 3", "1, 2, 3", "list") == 1.0
+    assert partial_reward("Answer: 2, 1, 3", "1, 2, 3", "list") == pytest.approx(0.5)
+    assert partial_reward("Answer: 3, 2, 1", "1, 2, 3", "list") == 0.0
+    assert partial_reward("Answer: 1, 2, 3, 4", "1, 2, 3", "list") == 0.0  # not the numbers given
+    assert partial_reward("Answer: 1, 2", "1, 2, 3", "list") == 0.0        # one dropped
+    assert final_answer("<think>x</think>\nAnswer: 3, 1, 2", "list") == "3, 1, 2"
