@@ -19,7 +19,7 @@ REQUIRED = {
     "03_ppo": ["before.rm_score", "after.rm_score", "after.kl", "before.accuracy", "after.accuracy",
                ("beta_sweep", "0.0", "rm_score"), ("beta_sweep", "0.0", "kl"), ("beta_sweep", "0.2", "kl"),
                "rloo.rm_score", "rloo.wall_s", "wall_s", "peak_rss_mb"],
-    "04_dpo_on_your_data": ["win_rate", "win_rate_ci.0", "win_rate_ci.1", "labels.from_script", "before.accuracy",
+    "04_dpo_on_your_data": ["win_rate", ("win_rate_ci", 0), ("win_rate_ci", 1), "labels.from_script", "before.accuracy",
                             "before.format_rate", "before.mean_length", "after.accuracy", "after.format_rate",
                             "after.mean_length", "variants.dpo.accuracy", "variants.dpo.win_rate",
                             "variants.ipo.win_rate", "variants.simpo.win_rate", "variants.orpo.win_rate",
@@ -44,7 +44,7 @@ def test_committed_without_outputs_and_with_parameters(nb):
 
 
 def get(d, path):
-    """d[a][b][c] for the path "a.b.c", or ("a", "b", "c") where a key holds a dot."""
+    """d[a][b][c] for the path "a.b.c", or a tuple path where a key holds a dot or indexes a list."""
     for k in (path.split(".") if isinstance(path, str) else path):
         d = d[k]
     return d
