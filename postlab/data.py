@@ -310,6 +310,13 @@ def preference_rows(tasks: list[dict], seed: int = 0) -> list[dict]:
     return rows
 
 
+def preference_dataset(rows: list[dict]):
+    """Preference rows as the `datasets.Dataset` TRL's trainers take: prompt, chosen, rejected only."""
+    from datasets import Dataset
+
+    return Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows])
+
+
 def flip_labels(rows: list[dict], share: float, seed: int = 0) -> list[dict]:
     """A copy of preference rows with a share of them swapped (chosen <-> rejected): label noise."""
     rng = random.Random(f"postlab-flip-{seed}")

@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from . import verifiers
-from .data import DataError, chat
+from .data import DataError, chat, preference_dataset, read_rows
 
 LABELS = ("A", "B", "tie", "skip")  # A = the answer shown on the left, B = the one on the right
 FORMAT = "postlab-labels/1"
@@ -35,17 +35,15 @@ def sample_pairs(policy, tok, items: list[dict], temperature: float = 0.7, max_n
     from .models import generate
 
     answers = [[] for _ in items]
-    todo = list(range(len(items)))
     for round_ in range(tries):
-        need = [i for i in todo if len(answers[i]) < 2]
+        need = [i for i in range(len(items)) if len(answers[i]) < 2]
         if not need:
             break
-        k = 2
         out = generate(policy, tok, [items[i]["prompt"] for i in need], max_new_tokens=max_new_tokens,
-                       temperature=temperature, num_return_sequences=k, seed=seed + round_,
+                       temperature=temperature, num_return_sequences=2, seed=seed + round_,
                        desc=f"sampling pairs (round {round_ + 1})")
         for j, i in enumerate(need):
-            for s in out[j * k:(j + 1) * k]:
+            for s in out[2 * j:2 * j + 2]:
                 if s and s not in answers[i] and len(answers[i]) < 2:
                     answers[i].append(s)
     pairs = []
@@ -62,11 +60,13 @@ def save_pairs(pairs: list[dict], path) -> None:
 
 
 def load_pairs_file(path) -> list[dict]:
-    pairs = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-    for i, p in enumerate(pairs, 1):
+    """Pairs saved by `save_pairs`, checked line by line."""
+    pairs = []
+    for line, p in read_rows(path):
         if not {"id", "prompt", "answers"} <= set(p) or len(p["answers"]) != 2:
-            raise DataError(f"{path}:{i}: a pair needs 'id', 'prompt' and two 'answers'. Fix: delete the file to "
+            raise DataError(f"{path}:{line}: a pair needs 'id', 'prompt' and two 'answers'. Fix: delete the file to "
                             "sample the pairs again.")
+        pairs.append(p)
     return pairs
 
 
@@ -310,7 +310,4 @@ def preference_rows(store: LabelFile, prefer: tuple = ()) -> list[dict]:
 
 def to_dataset(store: LabelFile, prefer: tuple = ()):
     """The labels as a `datasets.Dataset` in TRL's preference format, ready for DPOTrainer."""
-    from datasets import Dataset
-
-    rows = preference_rows(store, prefer)
-    return Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows])
+    return preference_dataset(preference_rows(store, prefer))

@@ -3,6 +3,7 @@
 Trained on comparisons with TRL's RewardTrainer (Bradley-Terry loss: -log sigmoid(r_chosen - r_rejected)),
 saved as an ordinary sequence-classification checkpoint, and used by later labs through `score`.
 """
+import random
 import time
 from pathlib import Path
 
@@ -163,8 +164,6 @@ def win_rate(result: dict, baseline: dict, n_boot: int = 2000, seed: int = 0) ->
     """How often one model's answers beat another's on the same prompts, as judged by the reward model: two
     results of `evaluate` (rows in the same order, each with its 'reward'). A win counts 1, a tie (the same
     text, or the same score) 1/2. With a bootstrap 95% interval over prompts."""
-    import random
-
     outcome = []
     for new, old in zip(result["rows"], baseline["rows"], strict=True):
         assert new["prompt"] == old["prompt"], "both results must answer the same prompts in the same order"

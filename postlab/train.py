@@ -7,6 +7,8 @@ they set is what TRL documents.
 import torch
 from datasets import Dataset
 
+from .data import chat, preference_dataset
+
 
 def common_args(out_dir, max_steps, batch_size, lr, seed, **extra) -> dict:
     cuda = torch.cuda.is_available()
@@ -44,7 +46,7 @@ def reward(model, tokenizer, rows, out_dir, max_steps=24, batch_size=4, lr=5e-4,
     from .models import lora_config
 
     args = RewardConfig(**common_args(out_dir, max_steps, batch_size, lr, seed, **extra), max_length=max_length)
-    data = Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows])
+    data = preference_dataset(rows)
     peft = lora_config(model, "SEQ_CLS", top_layers=top_layers, **(lora or {}))
     trainer = RewardTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft)
     trainer.train()
@@ -58,8 +60,6 @@ def rloo(model, tokenizer, prompts, reward_fn, out_dir, max_steps=10, batch_size
     network with the adapter off, as in postlab.ppo. `reward_fn(prompts, answers) -> scores`, as for PPO;
     `batch_size` answers per step, so steps x batch_size answers in all."""
     from trl import RLOOConfig, RLOOTrainer
-
-    from .data import chat
 
     def reward_model(prompts, completions, **kwargs):  # TRL passes chat messages; reward_fn takes plain text
         text = lambda x: x[-1]["content"] if isinstance(x, list) else x  # noqa: E731
@@ -107,7 +107,7 @@ def preference(method, model, tokenizer, rows, out_dir, max_steps=12, batch_size
         raise ValueError(f"method={method!r}: use one of {', '.join(PREFERENCE_METHODS)}.")
     beta = DEFAULT_BETA[method] if beta is None else beta
     common = common_args(out_dir, max_steps, batch_size * (2 if method == "kto" else 1), lr, seed, **extra)
-    pairs = Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows])
+    pairs = preference_dataset(rows)
     if method in ("dpo", "ipo"):
         from trl import DPOConfig as Config, DPOTrainer as Trainer
 

@@ -115,6 +115,18 @@ def test_labels_of_other_pairs_and_corrupt_lines_are_refused(path):
     assert path.read_bytes() == snapshot
 
 
+def test_pairs_file_round_trip_and_bad_rows(tmp_path):
+    f = tmp_path / "pairs.jsonl"
+    labels.save_pairs(PAIRS, f)
+    assert labels.load_pairs_file(f) == PAIRS
+    f.write_text(f.read_text() + "\n" + json.dumps({"id": "p9", "prompt": "x", "answers": ["one"]}) + "\n")
+    with pytest.raises(data.DataError, match=r"pairs.jsonl:6: a pair needs 'id', 'prompt' and two 'answers'"):
+        labels.load_pairs_file(f)
+    f.write_text('{"id": "p0", "prompt"\n')
+    with pytest.raises(data.DataError, match=r"pairs.jsonl:1: not valid JSON"):
+        labels.load_pairs_file(f)
+
+
 def test_export_is_trl_preference_format_without_ties_and_skips(path):
     store = labels.LabelFile(path, PAIRS)
     w = Labeler(store)
