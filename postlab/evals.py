@@ -46,3 +46,35 @@ def table(result: dict):
 
     rows = {**result["by_kind"], "overall": {k: result[k] for k in ("n", "accuracy", "format_rate", "mean_length")}}
     return pd.DataFrame(rows).T.round(3)
+
+
+def group_stats(tasks: list[dict], replies: list[str], k: int) -> dict:
+    """`k` replies per task (task by task), checked as reasoning RL checks them (verifiers.correctness_reward: one
+    committed answer). pass@1: share of replies right; pass@k: share of tasks with at least one right; mixed: share
+    of tasks whose k replies are neither all right nor all wrong. Only mixed groups teach GRPO anything: in a
+    group whose rewards are all equal every answer's advantage is zero."""
+    if len(replies) != k * len(tasks):
+        raise ValueError(f"{len(replies)} replies for {len(tasks)} tasks: expected {k} per task.")
+    rows = []
+    for i, t in enumerate(tasks):
+        right = [verifiers.correctness_reward(r, t["answer"], t["answer_kind"]) for r in replies[i * k:(i + 1) * k]]
+        rows.append({"kind": t["kind"], "right": sum(right)})
+
+    def summary_k(rs):
+        return {"n": len(rs), "pass@1": sum(r["right"] for r in rs) / (k * len(rs)),
+                f"pass@{k}": sum(r["right"] > 0 for r in rs) / len(rs),
+                "mixed": sum(0 < r["right"] < k for r in rs) / len(rs)}
+
+    by_kind = defaultdict(list)
+    for r in rows:
+        by_kind[r["kind"]].append(r)
+    return {**summary_k(rows), "by_kind": {kind: summary_k(rs) for kind, rs in by_kind.items()}}
+
+
+def sampled(model, tokenizer, tasks: list[dict], k: int = 4, temperature: float = 0.7, max_new_tokens: int = 64,
+            seed: int = 0, batch_size: int = 64, desc: str = "sampling") -> dict:
+    """`group_stats` of k replies per task sampled at `temperature`, as GRPO samples them in training."""
+    replies = generate(model, tokenizer, [t["prompt"] for t in tasks], max_new_tokens=max_new_tokens,
+                       batch_size=max(1, batch_size // k), temperature=temperature, num_return_sequences=k,
+                       seed=seed, desc=desc)
+    return group_stats(tasks, replies, k)

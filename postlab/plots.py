@@ -20,9 +20,9 @@ def curves(history: list[dict], panels: dict, title="Training curves") -> go.Fig
     cols = 2
     rows = (len(panels) + cols - 1) // cols
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(panels.values()))
-    steps = [h["step"] for h in history]
     for i, key in enumerate(panels):
-        fig.add_trace(go.Scatter(x=steps, y=[h.get(key) for h in history], mode="lines+markers", name=key,
+        points = [(h["step"], h[key]) for h in history if h.get(key) is not None]  # a metric may be logged sparsely
+        fig.add_trace(go.Scatter(x=[s for s, _ in points], y=[v for _, v in points], mode="lines+markers", name=key,
                                  showlegend=False), row=i // cols + 1, col=i % cols + 1)
     return fig.update_layout(title=title, height=260 * rows, template="plotly_white")
 

@@ -6,6 +6,7 @@ they set is what TRL documents.
 """
 import torch
 from datasets import Dataset
+from transformers import TrainerCallback
 
 from .data import chat, preference_dataset
 
@@ -128,4 +129,70 @@ def preference(method, model, tokenizer, rows, out_dir, max_steps=12, batch_size
     peft = lora_config(model, "CAUSAL_LM", **(lora or {}))
     trainer = Trainer(model=model, args=args, train_dataset=pairs, processing_class=tokenizer, peft_config=peft)
     trainer.train()
+    return trainer
+
+
+# GRPO's loss variants, as TRL names them. They differ in how per-token losses are averaged into one number,
+# and with it in how answer length is weighed (see GRPOConfig.loss_type):
+GRPO_LOSSES = {
+    "grpo": "mean over each answer's tokens, then over answers: a wrong long answer is punished less per token",
+    "dr_grpo": "sum over tokens divided by a constant (max length), rewards not scaled by their std (Dr. GRPO)",
+    "dapo": "mean over all tokens of the batch: every token weighs the same (DAPO; TRL's default)",
+}
+
+
+class EvalEvery(TrainerCallback):
+    """A callback that calls `eval_fn(model) -> dict` every `every` optimizer steps and at the end, and
+    keeps the results (with the step) in `self.history`."""
+
+    def __init__(self, eval_fn, every: int):
+        self.eval_fn, self.every, self.history = eval_fn, every, []
+
+    def _run(self, state, model):
+        if not self.history or self.history[-1]["step"] != state.global_step:
+            self.history.append({"step": state.global_step, **self.eval_fn(model)})
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if self.every and state.global_step % self.every == 0:
+            self._run(state, model)
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        self._run(state, model)
+
+
+def grpo(model, tokenizer, tasks, rewards, out_dir, max_steps=30, batch_size=8, num_generations=4, lr=1e-3,
+         beta=0.0, loss_type="dapo", temperature=1.0, max_new_tokens=48, seed=0, eval_fn=None, eval_every=0, **extra):
+    """GRPO with TRL's GRPOTrainer on checkable tasks (rows with prompt, answer, answer_kind).
+
+    Each step samples `num_generations` answers to each of `batch_size // num_generations` prompts, scores each
+    answer with `rewards` ({name: (fn(reply, answer, kind) -> float, weight)}, e.g. postlab.verifiers'), and
+    pushes up the answers that beat their group's mean. `model` must carry a LoRA adapter: with beta > 0 the
+    reference for the KL penalty is the same network with the adapter off. `eval_fn(model) -> dict`, if given,
+    runs every `eval_every` steps and at the end; its results are `trainer.evals`.
+    """
+    from trl import GRPOConfig, GRPOTrainer
+
+    if loss_type not in GRPO_LOSSES:
+        raise ValueError(f"loss_type={loss_type!r}: use one of {', '.join(GRPO_LOSSES)}.")
+    if batch_size % num_generations:
+        raise ValueError(f"batch_size={batch_size} must be a multiple of num_generations={num_generations}.")
+
+    def trl_reward(name, fn):  # TRL passes chat messages and the dataset's columns; our rewards take text
+        def reward(completions, answer, answer_kind, **kwargs):
+            text = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+            return [float(fn(t, a, k)) for t, a, k in zip(text, answer, answer_kind)]
+        reward.__name__ = name
+        return reward
+
+    args = GRPOConfig(**common_args(out_dir, max_steps, batch_size, lr, seed, **extra), num_generations=num_generations,
+                      max_completion_length=max_new_tokens, temperature=temperature, top_k=0, top_p=1.0, beta=beta,
+                      loss_type=loss_type, scale_rewards="none" if loss_type == "dr_grpo" else "group",
+                      reward_weights=[w for _, w in rewards.values()])
+    data = Dataset.from_list([{"prompt": chat(t["prompt"]), "answer": t["answer"], "answer_kind": t["answer_kind"]}
+                              for t in tasks])
+    callback = EvalEvery(eval_fn, eval_every) if eval_fn else None
+    trainer = GRPOTrainer(model=model, reward_funcs=[trl_reward(n, fn) for n, (fn, _) in rewards.items()], args=args,
+                          train_dataset=data, processing_class=tokenizer, callbacks=[callback] if callback else None)
+    trainer.train()
+    trainer.evals = callback.history if callback else []
     return trainer

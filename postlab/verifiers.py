@@ -67,9 +67,11 @@ def is_correct(reply: str, reference: str, kind: str = "number") -> bool:
 
 
 # ---------------------------------------------------------------- rewards for reasoning RL (lab 05)
-# A reasoning reply thinks inside one <think>...</think> block, then commits to one final line "Answer: X".
-# Every reward reads only what comes after </think>: an answer inside the thinking earns nothing, several
-# answers earn nothing, a broken or repeated tag earns nothing, and so does a reply past MAX_REPLY_CHARS.
+# A reasoning reply works the problem out, then commits to one final line "Answer: X". The working goes either
+# inside one <think>...</think> block (the form of DeepSeek-R1 and its followers) or, in the house form that
+# lab 01's SFT teaches, on a line or two above the answer. Every reward reads only the committed answer: an
+# answer inside the thinking earns nothing, several answers earn nothing, a broken or repeated tag earns
+# nothing, and so does a reply past MAX_REPLY_CHARS. Every reward is called as fn(reply, answer, kind).
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 MAX_REPLY_CHARS = 1500
@@ -108,13 +110,17 @@ def correctness_reward(reply: str, answer: str, kind: str = "number") -> float:
     return float(final_answer(reply, kind) == answer)
 
 
-def format_reward(reply: str, kind: str = "number") -> float:
-    """1 for the reasoning format: a non-empty <think> block first, then one line 'Answer: X' that commits to
-    one answer (right or wrong: this rewards the form only)."""
+def format_reward(reply: str, answer: str = "", kind: str = "number") -> float:
+    """1 for a reasoned reply that commits to one answer, right or wrong (the form only: `answer` is not read).
+    Either a non-empty <think> block, then one line 'Answer: X'; or, without tags, the house form: one or two
+    lines of working, then 'Answer: X' as the last line."""
     thinking, final = split_reasoning(reply)
-    if not thinking or not final or len(final.splitlines()) != 1:
+    if final_answer(reply, kind) is None:
         return 0.0
-    return float(final_answer(reply, kind) is not None)
+    if thinking is None:  # no tags: working lines above the one answer line
+        lines = [line for line in final.splitlines() if line.strip()]
+        return float(follows_format(final) and len(lines) >= 2)
+    return float(bool(thinking) and len(final.splitlines()) == 1)
 
 
 def partial_reward(reply: str, answer: str, kind: str = "number") -> float:

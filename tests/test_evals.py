@@ -1,3 +1,5 @@
+import pytest
+
 from postlab import data, evals
 
 
@@ -19,3 +21,21 @@ def test_evaluate_real_model_with_and_without_adapter(base):
     assert r["n"] == len(tasks) == 6 and set(r["by_kind"]) == set(data.KINDS)
     assert 0 < r["mean_length"] <= 24
     assert all(row["reply"] for row in r["rows"])
+
+
+def test_group_stats_count_pass_at_k_and_mixed_groups():
+    tasks = data.heldout(0, 2, kinds=["multiply"])  # two problems, 2 replies each
+    a, b = tasks[0]["answer"], tasks[1]["answer"]
+    replies = [f"Answer: {a}", "Answer: 0",               # one right of two: a mixed group
+               "Answer: 0", f"Answer: {b} or 0"]           # none right (a hedge earns nothing)
+    g = evals.group_stats(tasks, replies, k=2)
+    assert g["pass@1"] == 0.25 and g["pass@2"] == 0.5 and g["mixed"] == 0.5
+    assert g["by_kind"]["multiply"]["n"] == 2
+    with pytest.raises(ValueError, match="expected 2 per task"):
+        evals.group_stats(tasks, replies[:3], k=2)
+
+
+def test_sampled_draws_k_replies_per_task(base):
+    net, tok = base
+    g = evals.sampled(net, tok, data.heldout(0, 1, kinds=["add", "multiply"]), k=3, max_new_tokens=16)
+    assert g["n"] == 2 and 0 <= g["pass@1"] <= g["pass@3"] <= 1 and set(g["by_kind"]) == {"add", "multiply"}

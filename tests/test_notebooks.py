@@ -24,6 +24,9 @@ REQUIRED = {
                             "after.mean_length", "variants.dpo.accuracy", "variants.dpo.win_rate",
                             "variants.ipo.win_rate", "variants.simpo.win_rate", "variants.orpo.win_rate",
                             "variants.kto.win_rate", "wall_s", "peak_rss_mb"],
+    "05_reasoning_rl": ["before.accuracy", "after.accuracy", "by_kind.count.before", "by_kind.count.after",
+                        "by_kind.add.after", ("variants", "dapo, beta=0.0", "heldout_accuracy"), "pass_at_k.before.pass@1",
+                        "wall_s", "peak_rss_mb"],
 }
 
 
@@ -100,6 +103,21 @@ def test_dpo_lab_labels_headless_and_exports(smoke_run):
     assert m["train_rows"] == len(labels.preference_rows(store, ("me", "script")))
     assert (lab / "adapter" / "adapter_config.json").exists()
     assert 0 <= m["win_rate_ci"][0] <= m["win_rate"] <= m["win_rate_ci"][1] <= 1
+
+
+def test_reasoning_lab_trains_grpo_on_the_sft_model_and_tracks_heldout_accuracy(smoke_run):
+    from postlab import data
+
+    lab = smoke_run / "05_reasoning_rl"
+    m = json.loads((lab / "metrics.json").read_text())
+    assert m["started_from"] == "01_sft adapter" and (lab / "adapter" / "adapter_config.json").exists()
+    assert m["task"] == "count" and set(m["by_kind"]) == set(data.KINDS)
+    assert m["before"]["accuracy"] == m["by_kind"]["count"]["before"] and m["after"]["accuracy"] == m["by_kind"]["count"]["after"]
+    steps = m["config"]["steps"]
+    assert [h["step"] for h in m["history"]] == list(range(steps + 1))  # step 0 is the SFT model
+    assert all("heldout_accuracy" in h for h in m["history"])  # smoke evaluates every step
+    assert all(0 <= h["frac_reward_zero_std"] <= 1 for h in m["history"][1:])
+    assert list(m["variants"]) == ["dapo, beta=0.0"]  # smoke: the main run only
 
 
 def test_report_holds_every_lab(smoke_run):

@@ -46,3 +46,27 @@ def test_preference_methods_and_kto_rows():
     assert kto[1]["completion"] == rows[0]["rejected"] and kto[0]["prompt"] == rows[0]["prompt"]
     with pytest.raises(ValueError, match="use one of dpo, ipo, simpo, orpo, kto"):
         train.preference("ppo", None, None, rows, "/tmp/x")
+
+
+def test_grpo_scores_sampled_answers_with_the_task_answers_and_evaluates_on_schedule(tmp_path):
+    net, tok = postlab.load_model(lora={"top_layers": 2}, verbose=False)
+    lora_b = {n: p.detach().clone() for n, p in net.named_parameters() if "lora_B" in n}
+    tasks = data.train_tasks(4, kinds=["multiply"], stream="grpo-test")
+    seen = []
+
+    def spy(reply, answer, kind):  # what the reward sees: our text replies and each prompt's own answer
+        seen.append((reply, answer, kind))
+        return float(len(reply) % 2)  # any reward that differs within a group gives a gradient
+
+    evals_at = []
+    trainer = train.grpo(net, tok, tasks, {"spy": (spy, 1.0)}, tmp_path, max_steps=2, batch_size=4, num_generations=2,
+                         max_new_tokens=12, eval_fn=lambda m: evals_at.append(m.training) or {"acc": len(evals_at)},
+                         eval_every=1, disable_tqdm=True)
+    assert len(seen) == 8 and all(isinstance(r, str) for r, _, _ in seen)
+    assert {a for _, a, _ in seen} <= {t["answer"] for t in tasks} and {k for _, _, k in seen} == {"number"}
+    assert [e["step"] for e in trainer.evals] == [1, 2] and trainer.evals[-1]["acc"] == 2
+    log = [h for h in trainer.state.log_history if "reward" in h]
+    assert len(log) == 2 and all("frac_reward_zero_std" in h and "completions/mean_length" in h for h in log)
+    assert any(not torch.equal(p, lora_b[n]) for n, p in net.named_parameters() if n in lora_b)
+    with pytest.raises(ValueError, match="loss_type"):
+        train.grpo(net, tok, tasks, {"spy": (spy, 1.0)}, tmp_path, loss_type="ppo")

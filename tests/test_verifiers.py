@@ -54,6 +54,10 @@ GOOD = "<think>7 x 8 is 7 eights: 56.</think>\nAnswer: 56"
     (GOOD, 1, 1),
     ("<think>7 x 8 = 54</think>\nAnswer: 54", 0, 1),                   # well formed, wrong
     ("Answer: 56", 1, 0),                                              # right, no thinking
+    ("7 x 8 = 56\nAnswer: 56", 1, 1),                                  # the house form: working, then the answer
+    ("7 x 8 = 54\nAnswer: 56\nAnswer: 54", 0, 0),                       # house form, several answers
+    ("Answer: 56\n7 x 8 = 56", 1, 0),                                  # the answer first, working after it
+    ("I think\nit is\nmaybe\nAnswer: 56", 1, 0),                      # too many lines for the house form
     ("<think>It is 56.</think>\nAnswer: 54\nAnswer: 56", 0, 0),         # several answers
     ("<think>Answer: 56</think>", 0, 0),                               # the answer only inside the thinking
     ("<think>Answer: 56</think>\nI am not sure.", 0, 0),
@@ -70,6 +74,7 @@ GOOD = "<think>7 x 8 is 7 eights: 56.</think>\nAnswer: 56"
 def test_reasoning_rewards_cannot_be_gamed(reply, correct, fmt):
     assert correctness_reward(reply, "56") == correct
     assert format_reward(reply) == fmt
+    assert format_reward(reply, "54") == fmt  # the form only: the answer does not matter
     assert 0.0 <= partial_reward(reply, "56") <= 1.0
     if not correct:
         assert partial_reward(reply, "56") < 1.0
