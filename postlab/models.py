@@ -102,7 +102,7 @@ def _not_found(name: str, err: Exception) -> ModelNotFoundError:
 
 
 def load_model(model: str = "default", backend: str = "auto", lora=None, adapter=None,
-               max_seq_length: int = 512, dtype=None, verbose: bool = True):
+               max_seq_length: int = 512, dtype=None, verbose: bool = True, checkpointing=None):
     """A (model, tokenizer) pair ready to generate and to train.
 
     model: 'default' (embedded SmolLM2-135M-Instruct), a Hugging Face id, or a local directory.
@@ -112,6 +112,7 @@ def load_model(model: str = "default", backend: str = "auto", lora=None, adapter
           peft.LoraConfig arguments, plus `top_layers=n` to put the adapter on the top n layers only (the
           backward pass then stops there: faster on a CPU). With an adapter, `model.disable_adapter()` gives
           the base model back.
+    checkpointing: unsloth only: activation checkpointing of the LoRA model (None: unsloth's "unsloth" mode).
     """
     name = model
     backend, device, why = choose_backend(backend)
@@ -119,7 +120,7 @@ def load_model(model: str = "default", backend: str = "auto", lora=None, adapter
     if verbose:
         print(f"postlab: model={name} backend={backend} device={device} ({why})")
     if backend == "unsloth":
-        return _load_unsloth(path, adapter, lora, max_seq_length, dtype)
+        return _load_unsloth(path, adapter, lora, max_seq_length, dtype, checkpointing)
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -176,7 +177,7 @@ def linear_layer_names(net) -> list[str]:
     return sorted({n.split(".")[-1] for n, m in net.named_modules() if isinstance(m, torch.nn.Linear) and ".layers." in n})
 
 
-def _load_unsloth(path, adapter, lora, max_seq_length, dtype):
+def _load_unsloth(path, adapter, lora, max_seq_length, dtype, checkpointing=None):
     from unsloth import FastLanguageModel
 
     net, tok = FastLanguageModel.from_pretrained(model_name=path, max_seq_length=max_seq_length, dtype=dtype,
@@ -187,7 +188,8 @@ def _load_unsloth(path, adapter, lora, max_seq_length, dtype):
         cfg = lora_kwargs(net, **(lora if isinstance(lora, dict) else {}))
         if cfg["target_modules"] == "all-linear":
             cfg["target_modules"] = linear_layer_names(net)
-        net = FastLanguageModel.get_peft_model(net, use_gradient_checkpointing="unsloth", **cfg)
+        ckpt = "unsloth" if checkpointing is None else checkpointing  # unsloth's own, offloading to CPU memory
+        net = FastLanguageModel.get_peft_model(net, use_gradient_checkpointing=ckpt, **cfg)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return net, tok

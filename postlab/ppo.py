@@ -102,7 +102,7 @@ def token_rewards(scores, logp, ref_logp, mask, beta: float):
     kl = (logp - ref_logp) * mask
     rewards = -beta * kl
     last = mask.sum(1).long() - 1
-    rewards[torch.arange(len(scores)), last] += scores
+    rewards[torch.arange(len(scores), device=rewards.device), last] += scores
     return rewards, kl
 
 
@@ -168,7 +168,7 @@ def step(policy, value_head, optimizer, tok, prompts, reward_fn, cfg: PPOConfig)
     policy.eval()  # no dropout anywhere: old and new log-probs must come from the same function
     ro = rollout(policy, tok, prompts, cfg.temperature, cfg.max_new_tokens)
     mask = ro["mask"]
-    scores = torch.tensor(reward_fn(list(prompts), ro["texts"]), dtype=torch.float32)
+    scores = torch.tensor(reward_fn(list(prompts), ro["texts"]), dtype=torch.float32, device=mask.device)
     scores = scores - cfg.missing_eos_penalty * (~ro["ended"]).float()
     if not value_head.initialized:
         value_head.linear.bias.data.fill_(scores.mean().item())

@@ -123,6 +123,11 @@ def _fmt(v) -> str:
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # postlab bench ...: training throughput (postlab/bench.py)
+        from .bench import main as bench
+
+        return bench(argv[1:])
     p = argparse.ArgumentParser(prog="postlab", description="postlab: a Jupyter-first lab kit for LLM post-training")
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run every lab headlessly with papermill, then write report.html")
@@ -132,6 +137,7 @@ def main(argv=None):
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--labs", nargs="*", default=None, help="only these labs, by prefix (e.g. 01 02)")
     r.add_argument("--labs-dir", default=None, help="folder of lab notebooks (default: the checkout's labs/)")
+    sub.add_parser("bench", help="training throughput, peak memory and wall time (postlab bench --help)")
     a = p.parse_args(argv)
 
     folder = Path(a.labs_dir) if a.labs_dir else labs_dir()

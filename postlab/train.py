@@ -13,23 +13,25 @@ from .data import chat, preference_dataset
 
 def common_args(out_dir, max_steps, batch_size, lr, seed, **extra) -> dict:
     cuda = torch.cuda.is_available()
-    return dict(output_dir=str(out_dir), max_steps=max_steps, per_device_train_batch_size=batch_size,
+    args = dict(output_dir=str(out_dir), max_steps=max_steps, per_device_train_batch_size=batch_size,
                 learning_rate=lr, lr_scheduler_type="cosine", warmup_steps=max(1, max_steps // 20),
                 logging_steps=1, save_strategy="no", report_to="none", seed=seed, use_cpu=not cuda,
                 bf16=cuda and torch.cuda.is_bf16_supported(),
                 # TRL turns activation checkpointing on by default: it saves GPU memory by running the forward
                 # pass twice. A small model on a CPU has memory to spare, so there it only costs time.
-                gradient_checkpointing=cuda, **extra)
+                gradient_checkpointing=cuda)
+    return {**args, **extra}  # anything passed in extra wins
 
 
-def sft(model, tokenizer, rows, out_dir, max_steps=150, batch_size=8, lr=3e-4, seed=0, max_length=256, **extra):
+def sft(model, tokenizer, rows, out_dir, max_steps=150, batch_size=8, lr=3e-4, seed=0, max_length=256, callbacks=None,
+        **extra):
     """Supervised fine-tuning on prompt-completion chat rows; the loss falls on the completion only."""
     from trl import SFTConfig, SFTTrainer
 
     args = SFTConfig(**common_args(out_dir, max_steps, batch_size, lr, seed, **extra), max_length=max_length,
                      completion_only_loss=True)
     data = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
-    trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, callbacks=callbacks)
     trainer.train()
     return trainer
 
@@ -97,7 +99,7 @@ def unpaired_rows(rows: list[dict]) -> list[dict]:
 
 
 def preference(method, model, tokenizer, rows, out_dir, max_steps=12, batch_size=8, lr=5e-4, beta=None, seed=0,
-               max_length=256, lora=None, **extra):
+               max_length=256, lora=None, callbacks=None, **extra):
     """Train `model` (a plain model: a fresh LoRA adapter goes on it here) on preference rows (prompt, chosen,
     rejected) with one of PREFERENCE_METHODS. For DPO and IPO the reference is the same network with the
     adapter disabled. KTO sees each pair as two unpaired rows, so its batch is doubled: every method reads the
@@ -127,7 +129,8 @@ def preference(method, model, tokenizer, rows, out_dir, max_steps=12, batch_size
         args = Config(**common, max_length=max_length, beta=beta)
         pairs = Dataset.from_list(unpaired_rows(rows))
     peft = lora_config(model, "CAUSAL_LM", **(lora or {}))
-    trainer = Trainer(model=model, args=args, train_dataset=pairs, processing_class=tokenizer, peft_config=peft)
+    trainer = Trainer(model=model, args=args, train_dataset=pairs, processing_class=tokenizer, peft_config=peft,
+                      callbacks=callbacks)
     trainer.train()
     return trainer
 
