@@ -11,6 +11,11 @@ from transformers import TrainerCallback
 from .data import chat, preference_dataset
 
 
+def message_text(x) -> str:
+    """The text of what TRL hands a reward function: a plain string, or the last message of a conversation."""
+    return x[-1]["content"] if isinstance(x, list) else x
+
+
 def common_args(out_dir, max_steps, batch_size, lr, seed, **extra) -> dict:
     cuda = torch.cuda.is_available()
     args = dict(output_dir=str(out_dir), max_steps=max_steps, per_device_train_batch_size=batch_size,
@@ -65,8 +70,7 @@ def rloo(model, tokenizer, prompts, reward_fn, out_dir, max_steps=10, batch_size
     from trl import RLOOConfig, RLOOTrainer
 
     def reward_model(prompts, completions, **kwargs):  # TRL passes chat messages; reward_fn takes plain text
-        text = lambda x: x[-1]["content"] if isinstance(x, list) else x  # noqa: E731
-        return reward_fn([text(p) for p in prompts], [text(c) for c in completions])
+        return reward_fn([message_text(p) for p in prompts], [message_text(c) for c in completions])
 
     args = RLOOConfig(**common_args(out_dir, max_steps, batch_size, lr, seed, **extra), num_generations=num_generations,
                       max_completion_length=max_new_tokens, temperature=temperature, top_k=0, top_p=1.0, beta=beta)
@@ -182,8 +186,7 @@ def grpo(model, tokenizer, tasks, rewards, out_dir, max_steps=30, batch_size=8, 
 
     def trl_reward(name, fn):  # TRL passes chat messages and the dataset's columns; our rewards take text
         def reward(completions, answer, answer_kind, **kwargs):
-            text = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
-            return [float(fn(t, a, k)) for t, a, k in zip(text, answer, answer_kind)]
+            return [float(fn(message_text(c), a, k)) for c, a, k in zip(completions, answer, answer_kind)]
         reward.__name__ = name
         return reward
 
