@@ -1,7 +1,7 @@
 """postlab bench: training throughput (tokens/s), peak memory and wall time, on whatever hardware runs it.
 
 One measurement loads a model with a fresh LoRA adapter, trains `warmup + steps` optimizer steps of one trainer
-(SFT or DPO, through `postlab.train`) on task-world rows of about `seq_len` tokens, and reports the tokens per
+(SFT of lab 01, reward model of lab 02 or DPO of lab 04, through `postlab.train`) on task-world rows of about `seq_len` tokens, and reports the tokens per
 second of the steps after warm-up (TRL counts the non-padding tokens it trains on), the peak memory and the wall
 time. `plain=True` runs the same steps through TRL built by hand, without postlab: the ratio of the two is
 postlab's overhead.
@@ -40,7 +40,7 @@ class StepClock(TrainerCallback):
 
 def rows(trainer: str, n: int, seq_len: int, seed: int = 0) -> list[dict]:
     """n training rows of about seq_len tokens: several task-world problems and their answers in one reply
-    (SFT), or the same with one answer wrong in the rejected reply (DPO)."""
+    (SFT), or the same with one answer wrong in the rejected reply (reward model, DPO)."""
     per_row = max(1, seq_len // 36)  # a problem and its house-style answer are about 36 tokens
     tasks = data.train_tasks(n * per_row, seed, stream="bench")
     out = []
@@ -66,23 +66,34 @@ def _peak_memory_gb() -> float:
 def _plain_trainer(trainer, model, train_rows, out_dir, steps, batch_size, seq_len, callback, checkpointing=None):
     """The same run written directly against transformers, peft and TRL (for the overhead ratio)."""
     from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer, RewardConfig, RewardTrainer, SFTConfig, SFTTrainer
     from datasets import Dataset
 
-    from .models import resolve
+    from .models import CHECKPOINT_ABOVE, resolve
 
     path = resolve(model)
     tok = AutoTokenizer.from_pretrained(path)
     cuda = torch.cuda.is_available()
-    net = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if cuda else torch.float32)
-    peft = LoraConfig(task_type="CAUSAL_LM", r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear")
+    dtype = torch.bfloat16 if cuda else torch.float32
+    if trainer == "reward":  # as postlab.train.reward: LoRA on the top 10 layers plus the score head
+        net = AutoModelForSequenceClassification.from_pretrained(path, dtype=dtype, num_labels=1)
+        net.config.pad_token_id = tok.pad_token_id
+        layers = net.config.num_hidden_layers
+        peft = LoraConfig(task_type="SEQ_CLS", r=16, lora_alpha=32, lora_dropout=0.0, layers_to_transform=list(
+            range(layers - 10, layers)), target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    else:
+        net = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        peft = LoraConfig(task_type="CAUSAL_LM", r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear")
     common = dict(output_dir=str(out_dir), max_steps=steps, per_device_train_batch_size=batch_size, learning_rate=1e-4,
                   lr_scheduler_type="cosine", warmup_steps=1, logging_steps=1, save_strategy="no", report_to="none",
-                  use_cpu=not cuda, bf16=cuda, gradient_checkpointing=cuda if checkpointing is None else checkpointing,
+                  use_cpu=not cuda, bf16=cuda, gradient_checkpointing=(cuda and net.num_parameters() > CHECKPOINT_ABOVE) if checkpointing is None
+                  else checkpointing,
                   max_length=seq_len + 64, disable_tqdm=True, include_num_input_tokens_seen="non_padding")
     if trainer == "sft":
         args, cls = SFTConfig(**common, completion_only_loss=True), SFTTrainer
+    elif trainer == "reward":
+        args, cls = RewardConfig(**common), RewardTrainer
     else:
         args, cls = DPOConfig(**common, beta=0.1), DPOTrainer
     t = cls(model=net, args=args, train_dataset=Dataset.from_list(train_rows), processing_class=tok, peft_config=peft,
@@ -95,12 +106,12 @@ def measure(trainer: str = "sft", model: str = "default", backend: str = "auto",
             batch_size: int = 8, seq_len: int = 256, plain: bool = False, out_dir="bench_out", seed: int = 0,
             checkpointing: bool | None = None) -> dict:
     """Train `warmup + steps` steps and return tokens/s after warm-up, peak memory (GiB) and wall time (s).
-    checkpointing: activation checkpointing on or off (None: postlab's default, on for CUDA only)."""
+    checkpointing: activation checkpointing on or off (None: postlab's default, models.needs_checkpointing)."""
     from . import train
     from .models import choose_backend, load_model
 
-    if trainer not in ("sft", "dpo"):
-        raise ValueError(f"trainer={trainer!r}: use 'sft' or 'dpo'.")
+    if trainer not in ("sft", "reward", "dpo"):
+        raise ValueError(f"trainer={trainer!r}: use 'sft', 'reward' or 'dpo'.")
     total = warmup + steps
     train_rows = rows(trainer, total * batch_size, seq_len, seed)
     if torch.cuda.is_available():
@@ -120,6 +131,11 @@ def measure(trainer: str = "sft", model: str = "default", backend: str = "auto",
         if trainer == "sft":
             net, tok = load_model(model, backend=backend, lora=True, verbose=False, checkpointing=checkpointing)
             t = train.sft(net, tok, train_rows, Path(out_dir) / "sft", max_steps=total, batch_size=batch_size, **extra)
+        elif trainer == "reward":
+            from .rewards import load_reward_base
+
+            net, tok = load_reward_base(model)
+            t = train.reward(net, tok, train_rows, Path(out_dir) / "reward", max_steps=total, batch_size=batch_size, **extra)
         else:
             net, tok = load_model(model, backend=backend, verbose=False, checkpointing=checkpointing)
             t = train.preference("dpo", net, tok, train_rows, Path(out_dir) / "dpo", max_steps=total,
@@ -148,14 +164,15 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="postlab bench", description=__doc__.splitlines()[0])
     p.add_argument("--model", default="default")
     p.add_argument("--backend", default="auto", choices=["auto", "transformers", "unsloth"])
-    p.add_argument("--trainers", nargs="*", default=["sft", "dpo"])
+    p.add_argument("--trainers", nargs="*", default=["sft", "reward", "dpo"], choices=["sft", "reward", "dpo"],
+                   help="the trainers of labs 01 (sft), 02 (reward) and 04 (dpo)")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--seq-len", type=int, default=256)
     p.add_argument("--plain", action="store_true", help="also run each trainer through plain TRL (overhead ratio)")
     p.add_argument("--checkpointing", nargs="*", default=["default"], choices=["default", "on", "off"],
-                   help="activation checkpointing settings to measure (default: postlab's, on for CUDA only)")
+                   help="activation checkpointing settings to measure (default: postlab's: on for models over 1.5B on a GPU)")
     p.add_argument("--out", default="bench_out", help="folder for bench.json and bench.md (appended to)")
     a = p.parse_args(argv)
     out = Path(a.out)

@@ -78,3 +78,27 @@ def sampled(model, tokenizer, tasks: list[dict], k: int = 4, temperature: float 
                        batch_size=max(1, batch_size // k), temperature=temperature, num_return_sequences=k,
                        seed=seed, desc=desc)
     return group_stats(tasks, replies, k)
+
+
+def length_controlled_win_rate(scores_a, scores_b, lengths_a, lengths_b, l2: float = 0.1) -> dict:
+    """How often A's reply beats B's on the same prompt (by score; ties count half), raw and controlled for
+    length: a logistic regression of the win on the length difference (in units of its spread), read at zero
+    difference. A judge that likes long answers gives a raw win rate above the controlled one."""
+    import math
+
+    wins = [1.0 if a > b else 0.5 if a == b else 0.0 for a, b in zip(scores_a, scores_b, strict=True)]
+    diff = [la - lb for la, lb in zip(lengths_a, lengths_b, strict=True)]
+    spread = (sum(d * d for d in diff) / len(diff)) ** 0.5 or 1.0
+    x = [d / spread for d in diff]
+    w0 = w1 = 0.0
+    for _ in range(50):  # Newton's method on the L2-penalised log-likelihood (2 parameters)
+        p = [1 / (1 + math.exp(-(w0 + w1 * xi))) for xi in x]
+        g0 = sum(pi - yi for pi, yi in zip(p, wins)) + l2 * w0
+        g1 = sum((pi - yi) * xi for pi, yi, xi in zip(p, wins, x)) + l2 * w1
+        h00 = sum(pi * (1 - pi) for pi in p) + l2
+        h01 = sum(pi * (1 - pi) * xi for pi, xi in zip(p, x))
+        h11 = sum(pi * (1 - pi) * xi * xi for pi, xi in zip(p, x)) + l2
+        det = h00 * h11 - h01 * h01
+        w0, w1 = w0 - (h11 * g0 - h01 * g1) / det, w1 - (h00 * g1 - h01 * g0) / det
+    return {"win_rate_vs_sft": sum(wins) / len(wins), "lc_win_rate_vs_sft": 1 / (1 + math.exp(-w0)),
+            "length_slope": w1}

@@ -36,7 +36,7 @@ def load_reward_model(path):
         raise ModelNotFoundError(f"{path}: no reward model here. Fix: run labs/02_reward_model.ipynb with the "
                                  "same run_dir first.")
     net = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32)
-    net.eval()
+    net.to("cuda" if torch.cuda.is_available() else "cpu").eval()
     return net, AutoTokenizer.from_pretrained(path)
 
 

@@ -59,7 +59,7 @@ def labs_dir() -> Path:
                      "Fix: run from the postlab checkout, or pass --labs-dir.")
 
 
-def run_notebooks(notebooks, run_dir: Path, model: str, smoke: bool, seed: int) -> list[dict]:
+def run_notebooks(notebooks, run_dir: Path, model: str | None, smoke: bool, seed: int, preset: str = "auto") -> list[dict]:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
     from tqdm.auto import tqdm
@@ -71,7 +71,8 @@ def run_notebooks(notebooks, run_dir: Path, model: str, smoke: bool, seed: int) 
         print(f"postlab run: {nb.stem} -> {out}", flush=True)
         try:
             pm.execute_notebook(str(nb), str(out), kernel_name="python3", cwd=str(nb.parent), progress_bar=True,
-                                parameters=dict(model=model, run_dir=str(run_dir), smoke=smoke, seed=seed))
+                                parameters=dict(model=model, preset=preset, run_dir=str(run_dir), smoke=smoke,
+                                                seed=seed))
         except PapermillExecutionError as e:
             sys.exit(f"postlab run: {nb.name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
                      f"{e.ename}: {e.evalue}\nThe executed notebook with the traceback is {out}")
@@ -87,10 +88,25 @@ def write_report(run_dir: Path, timings: list[dict] | None = None) -> Path:
     run_dir = Path(run_dir)
     (run_dir / "plotly.min.js").write_text(get_plotlyjs())
     parts = [f"<h1>postlab run: {html.escape(str(run_dir))}</h1>"]
+    board_file = run_dir / "scoreboard.json"
+    if board_file.exists():  # written by lab 06: every model, one evaluation, the pitfalls
+        board = json.loads(board_file.read_text())
+        cols = [c for c in ("accuracy", "format_rate", "mean_length", "rm_score", "sycophancy_rate", "refusal_rate",
+                            "harmful_refusal_rate", "shift_accuracy", "kl_to_sft", "win_rate_vs_sft",
+                            "lc_win_rate_vs_sft", "train_s") if any(c in row for row in board.values())]
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+        rows = "".join(f"<tr><td>{html.escape(name)}</td>" + "".join(
+            f"<td>{html.escape(_fmt(row[c])) if c in row else ''}</td>" for c in cols) + "</tr>"
+            for name, row in board.items())
+        parts.append(f"<h2>Scoreboard: every model on one evaluation</h2><table><tr><th>model</th>{head}</tr>{rows}"
+                     "</table><p>Figures and samples: 06_scoreboard below; numbers also in scoreboard.json.</p>")
     if timings:
-        rows = "".join(f"<tr><td>{t['lab']}</td><td>{t['wall_s']}</td></tr>" for t in timings)
-        parts.append(f"<h2>Time per lab</h2><table><tr><th>lab</th><th>wall s (with kernel start)</th></tr>{rows}"
-                     f"<tr><td><b>total</b></td><td><b>{sum(t['wall_s'] for t in timings):.1f}</b></td></tr></table>")
+        peaks = {m.parent.name: json.loads(m.read_text()).get("peak_rss_mb") for m in run_dir.glob("*/metrics.json")}
+        rows = "".join(f"<tr><td>{t['lab']}</td><td>{t['wall_s']}</td><td>{peaks.get(t['lab'])}</td></tr>" for t in timings)
+        parts.append(f"<h2>Time per lab</h2><table><tr><th>lab</th><th>wall s (with kernel start)</th>"
+                     f"<th>peak RSS MB</th></tr>{rows}<tr><td><b>total</b></td>"
+                     f"<td><b>{sum(t['wall_s'] for t in timings):.1f}</b></td><td><b>{max((p for p in peaks.values() if p), default=0)}"
+                     "</b></td></tr></table>")
     for metrics_file in sorted(run_dir.glob("*/metrics.json")):
         lab = metrics_file.parent
         metrics = json.loads(metrics_file.read_text())
@@ -132,7 +148,10 @@ def main(argv=None):
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run every lab headlessly with papermill, then write report.html")
     r.add_argument("--run-dir", default=None, help="where executed notebooks and results go (default runs/<time>)")
-    r.add_argument("--model", default="default", help="'default' (embedded SmolLM2-135M-Instruct), a hub id or a dir")
+    r.add_argument("--model", default=None, help="the preset's model if not given; 'default' (embedded "
+                   "SmolLM2-135M-Instruct), a Hugging Face id or a local directory")
+    r.add_argument("--preset", default="auto", choices=["auto", "cpu", "gpu", "gpu-4bit"],
+                   help="model and budgets of every lab (postlab/presets.py); auto: gpu when CUDA is visible")
     r.add_argument("--smoke", action="store_true", help="short runs (a few real training steps) for a quick check")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--labs", nargs="*", default=None, help="only these labs, by prefix (e.g. 01 02)")
@@ -149,7 +168,10 @@ def main(argv=None):
     run_dir = Path(a.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    timings = run_notebooks(notebooks, run_dir, a.model, a.smoke, a.seed)
+    from .presets import resolve
+
+    resolve(a.preset)  # a preset this machine cannot run stops here, before any lab starts
+    timings = run_notebooks(notebooks, run_dir, a.model, a.smoke, a.seed, a.preset)
     report = write_report(run_dir, timings)
     print(f"postlab run: {len(timings)} labs in {time.time() - t0:.0f} s; report: {report}")
 

@@ -8,23 +8,20 @@ import torch
 from datasets import Dataset
 from transformers import TrainerCallback
 
-from .data import chat, preference_dataset
+from .data import chat, message_text, preference_dataset
+from .models import add_lora, needs_checkpointing, resolve
+from .verifiers import for_trl
 
 
-def message_text(x) -> str:
-    """The text of what TRL hands a reward function: a plain string, or the last message of a conversation."""
-    return x[-1]["content"] if isinstance(x, list) else x
-
-
-def common_args(out_dir, max_steps, batch_size, lr, seed, **extra) -> dict:
+def common_args(model, out_dir, max_steps, batch_size, lr, seed, **extra) -> dict:
     cuda = torch.cuda.is_available()
     args = dict(output_dir=str(out_dir), max_steps=max_steps, per_device_train_batch_size=batch_size,
                 learning_rate=lr, lr_scheduler_type="cosine", warmup_steps=max(1, max_steps // 20),
                 logging_steps=1, save_strategy="no", report_to="none", seed=seed, use_cpu=not cuda,
                 bf16=cuda and torch.cuda.is_bf16_supported(),
-                # TRL turns activation checkpointing on by default: it saves GPU memory by running the forward
-                # pass twice. A small model on a CPU has memory to spare, so there it only costs time.
-                gradient_checkpointing=cuda)
+                # TRL turns activation checkpointing on by default: it saves memory by running the forward pass
+                # twice. Small models have memory to spare, so postlab turns it on only for big ones on a GPU.
+                gradient_checkpointing=needs_checkpointing(model))
     return {**args, **extra}  # anything passed in extra wins
 
 
@@ -33,16 +30,17 @@ def sft(model, tokenizer, rows, out_dir, max_steps=150, batch_size=8, lr=3e-4, s
     """Supervised fine-tuning on prompt-completion chat rows; the loss falls on the completion only."""
     from trl import SFTConfig, SFTTrainer
 
-    args = SFTConfig(**common_args(out_dir, max_steps, batch_size, lr, seed, **extra), max_length=max_length,
+    args = SFTConfig(**common_args(model, out_dir, max_steps, batch_size, lr, seed, **extra), max_length=max_length,
                      completion_only_loss=True)
     data = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
     trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, callbacks=callbacks)
+    trainer.postlab_rows = data  # the rows as TRL's own script would read them (trl_config)
     trainer.train()
     return trainer
 
 
 def reward(model, tokenizer, rows, out_dir, max_steps=24, batch_size=4, lr=5e-4, seed=0, max_length=256,
-           top_layers=10, lora=None, **extra):
+           top_layers=10, lora=None, callbacks=None, **extra):
     """Reward-model training on preference rows (prompt, chosen, rejected) with a fresh LoRA adapter; the
     scalar head ('score') is trained in full.
 
@@ -51,12 +49,11 @@ def reward(model, tokenizer, rows, out_dir, max_steps=24, batch_size=4, lr=5e-4,
     """
     from trl import RewardConfig, RewardTrainer
 
-    from .models import lora_config
-
-    args = RewardConfig(**common_args(out_dir, max_steps, batch_size, lr, seed, **extra), max_length=max_length)
+    args = RewardConfig(**common_args(model, out_dir, max_steps, batch_size, lr, seed, **extra), max_length=max_length)
     data = preference_dataset(rows)
-    peft = lora_config(model, "SEQ_CLS", top_layers=top_layers, **(lora or {}))
-    trainer = RewardTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft)
+    model = add_lora(model, "SEQ_CLS", top_layers=top_layers, **(lora or {}))  # peft keeps the score head trainable
+    trainer = RewardTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, callbacks=callbacks)
+    trainer.postlab_rows = data
     trainer.train()
     return trainer
 
@@ -72,11 +69,12 @@ def rloo(model, tokenizer, prompts, reward_fn, out_dir, max_steps=10, batch_size
     def reward_model(prompts, completions, **kwargs):  # TRL passes chat messages; reward_fn takes plain text
         return reward_fn([message_text(p) for p in prompts], [message_text(c) for c in completions])
 
-    args = RLOOConfig(**common_args(out_dir, max_steps, batch_size, lr, seed, **extra), num_generations=num_generations,
+    args = RLOOConfig(**common_args(model, out_dir, max_steps, batch_size, lr, seed, **extra), num_generations=num_generations,
                       max_completion_length=max_new_tokens, temperature=temperature, top_k=0, top_p=1.0, beta=beta)
     data = Dataset.from_list([{"prompt": chat(p)} for p in prompts])
     trainer = RLOOTrainer(model=model, reward_funcs=reward_model, args=args, train_dataset=data,
                           processing_class=tokenizer)
+    trainer.postlab_rows = data
     trainer.train()
     return trainer
 
@@ -108,12 +106,10 @@ def preference(method, model, tokenizer, rows, out_dir, max_steps=12, batch_size
     rejected) with one of PREFERENCE_METHODS. For DPO and IPO the reference is the same network with the
     adapter disabled. KTO sees each pair as two unpaired rows, so its batch is doubled: every method reads the
     same pairs per step."""
-    from .models import lora_config
-
     if method not in PREFERENCE_METHODS:
         raise ValueError(f"method={method!r}: use one of {', '.join(PREFERENCE_METHODS)}.")
     beta = DEFAULT_BETA[method] if beta is None else beta
-    common = common_args(out_dir, max_steps, batch_size * (2 if method == "kto" else 1), lr, seed, **extra)
+    common = common_args(model, out_dir, max_steps, batch_size * (2 if method == "kto" else 1), lr, seed, **extra)
     pairs = preference_dataset(rows)
     if method in ("dpo", "ipo"):
         from trl import DPOConfig as Config, DPOTrainer as Trainer
@@ -132,9 +128,11 @@ def preference(method, model, tokenizer, rows, out_dir, max_steps=12, batch_size
 
         args = Config(**common, max_length=max_length, beta=beta)
         pairs = Dataset.from_list(unpaired_rows(rows))
-    peft = lora_config(model, "CAUSAL_LM", **(lora or {}))
-    trainer = Trainer(model=model, args=args, train_dataset=pairs, processing_class=tokenizer, peft_config=peft,
-                      callbacks=callbacks)
+    # The adapter goes on here, not through TRL's peft_config (which unsloth's patched trainers ignore). DPO, IPO
+    # and KTO then keep a frozen copy of the fresh adapter as the reference: exactly the SFT model.
+    model = add_lora(model, "CAUSAL_LM", **(lora or {}))
+    trainer = Trainer(model=model, args=args, train_dataset=pairs, processing_class=tokenizer, callbacks=callbacks)
+    trainer.postlab_rows = pairs
     trainer.train()
     return trainer
 
@@ -184,21 +182,74 @@ def grpo(model, tokenizer, tasks, rewards, out_dir, max_steps=30, batch_size=8, 
     if batch_size % num_generations:
         raise ValueError(f"batch_size={batch_size} must be a multiple of num_generations={num_generations}.")
 
-    def trl_reward(name, fn):  # TRL passes chat messages and the dataset's columns; our rewards take text
-        def reward(completions, answer, answer_kind, **kwargs):
-            return [float(fn(message_text(c), a, k)) for c, a, k in zip(completions, answer, answer_kind)]
-        reward.__name__ = name
-        return reward
-
-    args = GRPOConfig(**common_args(out_dir, max_steps, batch_size, lr, seed, **extra), num_generations=num_generations,
+    args = GRPOConfig(**common_args(model, out_dir, max_steps, batch_size, lr, seed, **extra), num_generations=num_generations,
                       max_completion_length=max_new_tokens, temperature=temperature, top_k=0, top_p=1.0, beta=beta,
                       loss_type=loss_type, scale_rewards="none" if loss_type == "dr_grpo" else "group",
                       reward_weights=[w for _, w in rewards.values()])
     data = Dataset.from_list([{"prompt": chat(t["prompt"]), "answer": t["answer"], "answer_kind": t["answer_kind"]}
                               for t in tasks])
     callback = EvalEvery(eval_fn, eval_every) if eval_fn else None
-    trainer = GRPOTrainer(model=model, reward_funcs=[trl_reward(n, fn) for n, (fn, _) in rewards.items()], args=args,
+    trainer = GRPOTrainer(model=model, reward_funcs=[for_trl(fn, n) for n, (fn, _) in rewards.items()], args=args,
                           train_dataset=data, processing_class=tokenizer, callbacks=[callback] if callback else None)
+    trainer.postlab_rows, trainer.postlab_rewards = data, rewards
     trainer.train()
     trainer.evals = callback.history if callback else []
     return trainer
+
+
+# ---------------------------------------------------------------- the same run through TRL's own scripts
+
+TRL_SCRIPTS = {"SFTConfig": "sft", "RewardConfig": "reward", "DPOConfig": "dpo", "KTOConfig": "kto",
+               "GRPOConfig": "grpo", "RLOOConfig": "rloo"}  # trl/scripts/*.py (TRL 1.14 has none for CPO/ORPO)
+MACHINE_KEYS = {"output_dir", "logging_dir", "use_cpu", "bf16", "fp16", "disable_tqdm", "gradient_checkpointing"}
+
+
+def trl_config(trainer, model, out_dir, **script_args):
+    """Write the run `trainer` did as a config for TRL's own script, so the same job runs on many GPUs:
+
+        trl sft --config sft.yaml --accelerate_config zero2      (or fsdp2, multi_gpu; add --num_processes N)
+
+    `model` is the model the run started from (a hub id or a local directory, e.g. the merged SFT model of lab
+    01); the rows go beside the config as JSONL. Settings that belong to the machine (device, precision,
+    activation checkpointing, output folder) are left to TRL's defaults for the GPU. `script_args` adds the
+    script's own arguments (e.g. reward_model_name_or_path for RLOO). Returns the config's path, or None for a
+    trainer TRL has no script for (SimPO, ORPO)."""
+    import yaml
+    from pathlib import Path
+
+    from . import verifiers
+
+    script = TRL_SCRIPTS.get(type(trainer.args).__name__)
+    if script is None:
+        print(f"trl_config: TRL has no command-line script for {type(trainer.args).__name__}; no config written.")
+        return None
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data_file = out_dir / f"{script}_rows.jsonl"
+    trainer.postlab_rows.to_json(str(data_file), lines=True)
+    default = type(trainer.args)(output_dir="x", use_cpu=True, bf16=False).to_dict()  # (machine keys are dropped)
+    args = {k: v for k, v in trainer.args.to_dict().items()
+            if k not in MACHINE_KEYS and v != default.get(k) and isinstance(v, (int, float, str, bool, list))}
+    lora = trainer.model.peft_config["default"]
+    config = {"model_name_or_path": resolve(str(model)), "output_dir": str(out_dir / f"{script}_output"),
+              "datasets": [{"path": "json", "data_files": str(data_file)}], **args,
+              "use_peft": True, "lora_r": lora.r, "lora_alpha": lora.lora_alpha, "lora_dropout": lora.lora_dropout,
+              "lora_target_modules": sorted(lora.target_modules), "lora_task_type": getattr(lora.task_type, "value", lora.task_type)}
+    if script == "grpo":
+        missing = [n for n, (fn, _) in trainer.postlab_rewards.items() if not hasattr(verifiers, f"trl_{fn.__name__}")]
+        if missing:
+            raise ValueError(f"trl_config: rewards {missing} are not importable by TRL's script; use postlab.verifiers' "
+                             "rewards or add a TRL-signature function to a module and list it in reward_funcs.")
+        config["reward_funcs"] = [f"postlab.verifiers.trl_{fn.__name__}" for fn, _ in trainer.postlab_rewards.values()]
+    config.update(script_args)
+    note = (f"# The run postlab trained, for TRL's own script. On many GPUs:\n"
+            f"#   trl {script} --config {out_dir / f'{script}.yaml'} --accelerate_config zero2 --num_processes 8\n"
+            f"# (zero1/zero2/zero3, fsdp1/fsdp2 or multi_gpu ship with TRL). Precision, device and activation\n"
+            f"# checkpointing are left to TRL's GPU defaults (bf16).\n")
+    if lora.layers_to_transform:
+        note += (f"# postlab put LoRA on layers {lora.layers_to_transform[0]}-{lora.layers_to_transform[-1]} only; "
+                 "TRL's ModelConfig has no such option, so this trains LoRA on every layer.\n")
+    path = out_dir / f"{script}.yaml"
+    path.write_text(note + yaml.safe_dump(config, sort_keys=False))
+    print(f"trl_config: wrote {path}")
+    return path

@@ -83,3 +83,26 @@ def test_backend_falls_back_when_unsloth_does_not_import(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_unsloth)
     backend, device, why = models.choose_backend("auto")
     assert (backend, device) == ("transformers", "cuda") and "unsloth does not import" in why
+
+
+def test_checkpointing_only_for_big_models_on_a_gpu():
+    class Fake(torch.nn.Module):  # a model's device and size, without allocating it
+        def __init__(self, device, size):
+            super().__init__()
+            self.device_type, self.size = device, size
+
+        def parameters(self):
+            yield type("P", (), {"device": torch.device(self.device_type)})()
+
+        def num_parameters(self):
+            return self.size
+
+    assert not models.needs_checkpointing(Fake("cpu", 8e9))  # a CPU has memory to spare: never
+    assert not models.needs_checkpointing(Fake("cuda", 1.07e9))  # measured 1.3x-2.8x faster off at 135M and 1.07B
+    assert models.needs_checkpointing(Fake("cuda", 3e9))
+
+
+def test_4bit_needs_a_gpu_and_says_so(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="load_in_4bit=True needs a CUDA GPU.*Fix"):
+        postlab.load_model(load_in_4bit=True, verbose=False)

@@ -142,3 +142,25 @@ def test_a_failing_lab_names_the_notebook_and_cell(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert "01_broken.ipynb failed in cell" in proc.stderr and "ValueError: boom" in proc.stderr
+
+
+def test_training_labs_write_trl_configs_that_trls_parser_loads(smoke_run):
+    """Each training lab leaves the YAML of its run for TRL's own script; TRL's parser reads each one back."""
+    import importlib
+
+    configs = sorted(smoke_run.glob("*/trl/**/*.yaml"))
+    labs = {p.relative_to(smoke_run).parts[0] for p in configs}
+    assert labs == {"01_sft", "02_reward_model", "03_ppo", "04_dpo_on_your_data", "05_reasoning_rl"}
+    assert (smoke_run / "01_sft" / "sft_model" / "config.json").exists()
+    for path in configs:
+        script = importlib.import_module(f"trl.scripts.{path.stem}")
+        parsed = script.make_parser().parse_args_and_config(args=["--config", str(path), "--use_cpu", "true",
+                                                                  "--bf16", "false"])
+        script_args, args, model_args, mixture = parsed
+        assert Path(model_args.model_name_or_path, "config.json").exists(), path
+        assert Path(mixture.datasets[0].data_files).stat().st_size > 0 and model_args.use_peft
+        if path.stem == "grpo":
+            assert script_args.reward_funcs and all(importlib.import_module(f.rsplit(".", 1)[0]) for f in script_args.reward_funcs)
+        if path.stem == "rloo":
+            assert Path(script_args.reward_model_name_or_path, "config.json").exists()
+

@@ -1,5 +1,6 @@
 import pytest
 
+from postlab import verifiers
 from postlab.verifiers import extract_answer, follows_format, is_correct
 
 
@@ -96,3 +97,4 @@ def test_partial_credit_rewards_closeness_only_for_one_committed_answer():
     assert partial_reward("Answer: 1, 2, 3, 4", "1, 2, 3", "list") == 0.0  # not the numbers given
     assert partial_reward("Answer: 1, 2", "1, 2, 3", "list") == 0.0        # one dropped
     assert final_answer("<think>x</think>\nAnswer: 3, 1, 2", "list") == "3, 1, 2"
+

@@ -1,0 +1,72 @@
+"""Presets: the model and the budgets of every lab for the hardware at hand, chosen by one parameter.
+
+Each notebook reads its defaults with `presets.lab(name, preset, smoke)`, so notebooks never branch on hardware:
+- "cpu": the embedded SmolLM2-135M-Instruct and budgets that fit a laptop CPU (the default run).
+- "gpu": SmolLM2-1.7B-Instruct (same tokenizer and chat template, so the house style and the verifiers carry over),
+  bigger batches, more steps and larger held-out sets. The backend is "auto": unsloth when it imports.
+- "gpu-4bit": the same with the frozen base weights in 4 bits (QLoRA), for GPUs with little memory.
+- "auto": "gpu" when a CUDA GPU is visible, else "cpu".
+Smoke mode cuts the budgets to a few real steps on any preset. A notebook parameter that is set wins over both.
+The GPU budgets are starting points sized for one 24-80 GB GPU, not tuned results.
+"""
+import torch
+
+BUDGETS = {
+    "cpu": {
+        "01_sft": dict(max_steps=40, batch_size=8, eval_per_kind=16),
+        "02_reward_model": dict(max_steps=40, sweep_steps=8, noise_levels=[0.0, 0.1, 0.25], sample_prompts=50,
+                                bon_per_kind=4, heldout_per_kind=8, sweep_per_kind=4),
+        "03_ppo": dict(steps=5, batch_size=8, eval_per_kind=6, kl_per_kind=3),
+        "04_dpo_on_your_data": dict(n_pairs=100, steps=12, batch_size=4, eval_per_kind=6),
+        "05_reasoning_rl": dict(steps=6, prompts_per_step=2, eval_per_kind=16, eval_every=2, probe_per_kind=5,
+                                variants=[["grpo", 0.0], ["dapo", 0.04]]),
+    },
+    "gpu": {
+        "01_sft": dict(max_steps=300, batch_size=16, eval_per_kind=50),
+        "02_reward_model": dict(max_steps=150, sweep_steps=40, noise_levels=[0.0, 0.1, 0.25], sample_prompts=200,
+                                bon_per_kind=16, heldout_per_kind=16, sweep_per_kind=8),
+        "03_ppo": dict(steps=40, batch_size=32, eval_per_kind=25, kl_per_kind=8),
+        "04_dpo_on_your_data": dict(n_pairs=400, steps=60, batch_size=8, eval_per_kind=25),
+        "05_reasoning_rl": dict(steps=60, prompts_per_step=8, eval_per_kind=50, eval_every=10, probe_per_kind=16,
+                                variants=[["grpo", 0.0], ["dapo", 0.04]]),
+    },
+}
+SMOKE = {  # a few real training steps and tiny evaluations: checks that everything runs, on any preset
+    "01_sft": dict(max_steps=3, eval_per_kind=2),
+    "02_reward_model": dict(max_steps=2, sweep_steps=1, noise_levels=[0.0], sample_prompts=3, bon_per_kind=1,
+                            heldout_per_kind=2, sweep_per_kind=1),
+    "03_ppo": dict(steps=2, batch_size=4, eval_per_kind=1, kl_per_kind=1),
+    "04_dpo_on_your_data": dict(n_pairs=8, steps=2, batch_size=2, eval_per_kind=1),
+    "05_reasoning_rl": dict(steps=2, prompts_per_step=1, eval_per_kind=1, eval_every=1, probe_per_kind=1, variants=[]),
+}
+MODELS = {  # model and load_model arguments of each preset
+    "cpu": dict(model="default", load=dict(backend="auto")),
+    "gpu": dict(model="HuggingFaceTB/SmolLM2-1.7B-Instruct", load=dict(backend="auto", max_seq_length=1024)),
+    "gpu-4bit": dict(model="HuggingFaceTB/SmolLM2-1.7B-Instruct",
+                     load=dict(backend="auto", max_seq_length=1024, load_in_4bit=True)),
+}
+PRESETS = list(MODELS) + ["auto"]
+
+
+def resolve(preset: str = "auto") -> str:
+    if preset not in PRESETS:
+        raise ValueError(f"preset={preset!r}: use one of {', '.join(PRESETS)}.")
+    if preset == "auto":
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    if preset != "cpu" and not torch.cuda.is_available():
+        raise RuntimeError(f"preset={preset!r} needs a CUDA GPU and none is visible. Fix: preset='cpu' (or 'auto').")
+    return preset
+
+
+def lab(name: str, preset: str = "auto", smoke: bool = False) -> dict:
+    """The settings of lab `name`: {"preset", "model", "load": load_model kwargs, and the lab's budgets}."""
+    chosen = resolve(preset)
+    budgets = BUDGETS["cpu" if chosen == "cpu" else "gpu"]
+    if name not in budgets:
+        raise ValueError(f"no preset for lab {name!r}: the labs are {', '.join(budgets)}.")
+    out = {"preset": chosen, "model": MODELS[chosen]["model"], "load": dict(MODELS[chosen]["load"]), **budgets[name]}
+    if smoke:
+        out.update(SMOKE[name])
+    print(f"postlab: preset {chosen}{' (smoke)' if smoke else ''} for {name}: "
+          + ", ".join(f"{k}={v}" for k, v in out.items() if k != "preset"))
+    return out
