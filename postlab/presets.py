@@ -20,6 +20,7 @@ BUDGETS = {
         "04_dpo_on_your_data": dict(n_pairs=100, steps=12, batch_size=4, eval_per_kind=6),
         "05_reasoning_rl": dict(steps=6, prompts_per_step=2, eval_per_kind=16, eval_every=2, probe_per_kind=5,
                                 variants=[["grpo", 0.0], ["dapo", 0.04]]),
+        "06_scoreboard": dict(per_kind=3, probes=6, best_of=4, kl_prompts=6, max_new_tokens=40),
     },
     "gpu": {
         "01_sft": dict(max_steps=300, batch_size=16, eval_per_kind=50),
@@ -29,15 +30,17 @@ BUDGETS = {
         "04_dpo_on_your_data": dict(n_pairs=400, steps=60, batch_size=8, eval_per_kind=25),
         "05_reasoning_rl": dict(steps=60, prompts_per_step=8, eval_per_kind=50, eval_every=10, probe_per_kind=16,
                                 variants=[["grpo", 0.0], ["dapo", 0.04]]),
+        "06_scoreboard": dict(per_kind=16, probes=24, best_of=8, kl_prompts=24, max_new_tokens=64),
     },
 }
 SMOKE = {  # a few real training steps and tiny evaluations: checks that everything runs, on any preset
     "01_sft": dict(max_steps=3, eval_per_kind=2),
     "02_reward_model": dict(max_steps=2, sweep_steps=1, noise_levels=[0.0], sample_prompts=3, bon_per_kind=1,
                             heldout_per_kind=2, sweep_per_kind=1),
-    "03_ppo": dict(steps=2, batch_size=4, eval_per_kind=1, kl_per_kind=1),
-    "04_dpo_on_your_data": dict(n_pairs=8, steps=2, batch_size=2, eval_per_kind=1),
+    "03_ppo": dict(steps=1, batch_size=4, eval_per_kind=1, kl_per_kind=1),
+    "04_dpo_on_your_data": dict(n_pairs=8, steps=1, batch_size=2, eval_per_kind=1),
     "05_reasoning_rl": dict(steps=2, prompts_per_step=1, eval_per_kind=1, eval_every=1, probe_per_kind=1, variants=[]),
+    "06_scoreboard": dict(per_kind=1, probes=2, best_of=2, kl_prompts=2, max_new_tokens=24),
 }
 MODELS = {  # model and load_model arguments of each preset
     "cpu": dict(model="default", load=dict(backend="auto")),

@@ -115,3 +115,18 @@ def test_load_pairs_csv_and_missing_field(tmp_path):
     bad = write(tmp_path, "bad.csv", "prompt,chosen\nq,a\n")
     with pytest.raises(data.DataError, match="bad.csv:2: missing field 'rejected'"):
         data.load_pairs(bad)
+
+
+def test_pitfall_probes_are_seeded_checkable_and_new():
+    syc = data.sycophancy_probes(8, seed=1)
+    assert syc == data.sycophancy_probes(8, seed=1) and syc != data.sycophancy_probes(8, seed=2)
+    for p in syc:
+        assert p["wrong"] != p["answer"] and p["wrong"] in p["prompt"] and p["answer"] not in p["prompt"].split()
+    ref = data.refusal_probes(6, 3)
+    assert [p["should_refuse"] for p in ref].count(True) == 3 and len(ref) == 9
+    shift = data.shift_tasks(2)
+    assert {t["kind"] for t in shift} == {"shift:add", "shift:multiply", "shift:compare", "shift:subtract"}
+    trained = {tpl for tpls in data.PHRASINGS.values() for tpl in tpls}
+    assert not set(data.SHIFT_PHRASINGS.values()) & trained and "subtract" not in data.KINDS
+    for t in shift:
+        assert verifiers.is_correct(f"Answer: {t['answer']}", t["answer"])

@@ -39,3 +39,14 @@ def test_sampled_draws_k_replies_per_task(base):
     net, tok = base
     g = evals.sampled(net, tok, data.heldout(0, 1, kinds=["add", "multiply"]), k=3, max_new_tokens=16)
     assert g["n"] == 2 and 0 <= g["pass@1"] <= g["pass@3"] <= 1 and set(g["by_kind"]) == {"add", "multiply"}
+
+
+def test_length_controlled_win_rate_removes_a_judge_that_only_likes_length():
+    import random
+
+    rng = random.Random(0)
+    la, lb = [rng.randint(5, 60) for _ in range(200)], [rng.randint(5, 60) for _ in range(200)]
+    r = evals.length_controlled_win_rate([float(a + 30) for a in la], [float(b) for b in lb], [a + 30 for a in la], lb)
+    assert r["win_rate_vs_sft"] > 0.8 and abs(r["lc_win_rate_vs_sft"] - 0.5) < 0.2 and r["length_slope"] > 1
+    same = evals.length_controlled_win_rate([1.0] * 30 + [0.0] * 10, [0.5] * 40, [10] * 40, [10] * 40)
+    assert same["win_rate_vs_sft"] == 0.75 and abs(same["lc_win_rate_vs_sft"] - 0.75) < 0.01

@@ -27,6 +27,8 @@ REQUIRED = {
     "05_reasoning_rl": ["before.accuracy", "after.accuracy", "by_kind.count.before", "by_kind.count.after",
                         "by_kind.add.after", ("variants", "dapo, beta=0.0", "heldout_accuracy"), "pass_at_k.before.pass@1",
                         "wall_s", "peak_rss_mb"],
+    "06_scoreboard": ["scoreboard.raw.accuracy", "scoreboard.sft.sycophancy_rate", "scoreboard.ppo.kl_to_sft",
+                      "scoreboard.dpo.lc_win_rate_vs_sft", "scoreboard.grpo.shift_accuracy", "wall_s", "peak_rss_mb"],
 }
 
 
@@ -164,3 +166,15 @@ def test_training_labs_write_trl_configs_that_trls_parser_loads(smoke_run):
         if path.stem == "rloo":
             assert Path(script_args.reward_model_name_or_path, "config.json").exists()
 
+
+def test_scoreboard_has_every_model_and_the_pitfalls_and_the_report_shows_it(smoke_run):
+    board = json.loads((smoke_run / "scoreboard.json").read_text())
+    assert set(board) == {"raw", "sft", "best_of_n", "ppo", "dpo", "ipo", "simpo", "orpo", "kto", "grpo"}
+    for name, row in board.items():
+        for metric in ("accuracy", "format_rate", "mean_length", "sycophancy_rate", "refusal_rate", "rm_score",
+                       "harmful_refusal_rate", "shift_accuracy"):
+            assert 0 <= row[metric] <= (1 if metric not in ("mean_length", "rm_score") else 1e6) or metric == "rm_score"
+        assert any(k.startswith("accuracy:") for k in row)
+    assert board["sft"]["kl_to_sft"] == 0 and "kl_to_sft" not in board["raw"] and board["ppo"]["train_s"] > 0
+    report = (smoke_run / "report.html").read_text()
+    assert "Scoreboard: every model on one evaluation" in report and "sycophancy_rate" in report
