@@ -51,6 +51,9 @@ def reward(model, tokenizer, rows, out_dir, max_steps=24, batch_size=4, lr=5e-4,
 
     args = RewardConfig(**common_args(model, out_dir, max_steps, batch_size, lr, seed, **extra), max_length=max_length)
     data = preference_dataset(rows)
+    from transformers import set_seed
+
+    set_seed(seed)  # as RewardTrainer does before it adds an adapter: the same seed, the same initial adapter
     model = add_lora(model, "SEQ_CLS", top_layers=top_layers, **(lora or {}))  # peft keeps the score head trainable
     trainer = RewardTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, callbacks=callbacks)
     trainer.postlab_rows = data
