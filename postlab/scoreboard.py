@@ -27,8 +27,7 @@ def stages(run_dir) -> dict[str, dict]:
         if (run / "02_reward_model" / "reward_model" / "config.json").exists():
             found["best_of_n"] = {"adapter": None, "base": "sft", "lab": "02_reward_model"}
         candidates = [("ppo", run / "03_ppo" / "adapter", "03_ppo")]
-        candidates += [(m, p, "04_dpo_on_your_data") for p in sorted((run / "04_dpo_on_your_data" / "adapters").glob("*"))
-                       for m in [p.name]]
+        candidates += [(p.name, p, "04_dpo_on_your_data") for p in sorted((run / "04_dpo_on_your_data" / "adapters").glob("*"))]
         candidates += [("grpo", run / "05_reasoning_rl" / "adapter", "05_reasoning_rl")]
         for name, path, lab in candidates:
             if (path / "adapter_config.json").exists():
@@ -124,8 +123,8 @@ def save(results: dict[str, dict], run_dir) -> Path:
     return path
 
 
-def free(net):
-    del net
+def free():
+    """Between models: hand the GPU's cached memory back (the caller drops its own reference first)."""
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
 
