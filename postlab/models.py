@@ -8,6 +8,7 @@ end-of-sequence would be `<|im_start|>` with no pad token (generation would not 
 import importlib.util
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -250,21 +251,102 @@ def generate(model, tokenizer, prompts, max_new_tokens: int = 64, batch_size: in
     if seed is not None:
         torch.manual_seed(seed)
     texts = [chat_text(tokenizer, p) if chat else p for p in prompts]
+    # Prompts of similar length share a batch (less left padding to compute); replies come back in prompt order.
+    order = sorted(range(len(texts)), key=lambda i: len(tokenizer(texts[i], add_special_tokens=False)["input_ids"]))
     side, tokenizer.padding_side = tokenizer.padding_side, "left"
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    sample = temperature > 0
-    kwargs = dict(do_sample=True, temperature=temperature, top_k=0, top_p=top_p) if sample else dict(do_sample=False)
-    out = []
+    out = [None] * len(texts)
     try:
         for i in tqdm(range(0, len(texts), batch_size), desc=desc, disable=not progress, leave=False):
-            enc = tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-            ids = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                                 eos_token_id=tokenizer.eos_token_id, num_return_sequences=num_return_sequences,
-                                 **kwargs)
-            out += tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            chunk = order[i:i + batch_size]
+            enc = tokenizer([texts[j] for j in chunk], return_tensors="pt", padding=True,
+                            add_special_tokens=False).to(device)
+            ids, mask = (enc["input_ids"].repeat_interleave(num_return_sequences, 0),
+                         enc["attention_mask"].repeat_interleave(num_return_sequences, 0))
+            answers = decode(model, ids, mask, max_new_tokens, tokenizer.eos_token_id, temperature, top_p)
+            replies = tokenizer.batch_decode(answers, skip_special_tokens=True)
+            for n, j in enumerate(chunk):
+                out[j] = [r.strip() for r in replies[n * num_return_sequences:(n + 1) * num_return_sequences]]
     finally:
         tokenizer.padding_side = side
         model.train(was_training)
-    return [o.strip() for o in out]
+    return [r for replies in out for r in replies]
+
+
+@torch.no_grad()
+def decode(model, ids, mask, max_new_tokens: int, eos_token_id: int, temperature: float = 0.0,
+           top_p: float = 1.0) -> torch.Tensor:
+    """The answer tokens of a left-padded batch, one row per prompt row, padded with eos after each row's end.
+
+    A plain token loop with the KV cache: greedy (temperature 0) or sampled from softmax(logits / T), top_k=0,
+    nucleus top_p. A row that has ended leaves the batch and the cache at once, so a batch costs the tokens its
+    answers have, not rows x the longest answer (model.generate keeps computing finished rows: on a CPU, where
+    every row costs compute, that was a quarter of the time of an evaluation). On a CPU the LoRA adapter is folded
+    into the weights meanwhile (`lora_folded`). Models loaded by unsloth use their patched model.generate instead.
+    """
+    if getattr(model, "postlab_backend", None) == "unsloth":
+        sample = dict(do_sample=True, temperature=temperature, top_k=0, top_p=top_p) if temperature > 0 else {}
+        out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                             pad_token_id=eos_token_id, eos_token_id=eos_token_id, **sample)
+        return out[:, ids.shape[1]:]
+    with lora_folded(model):
+        return _decode(model, ids, mask, max_new_tokens, eos_token_id, temperature, top_p)
+
+
+def _decode(model, ids, mask, max_new_tokens, eos_token_id, temperature, top_p):
+    answers = torch.full((len(ids), max_new_tokens), eos_token_id, dtype=torch.long, device=ids.device)
+    rows = torch.arange(len(ids), device=ids.device)  # which rows of the batch are still writing
+    positions = (mask.cumsum(1) - 1).clamp(min=0)  # left padding: every row counts from its first real token
+    step = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    cache, position = step.past_key_values, positions[:, -1]
+    length = 0
+    for t in range(max_new_tokens):
+        logits = step.logits[:, -1].float()
+        if temperature > 0:
+            probs = torch.softmax(logits / temperature, -1)
+            if top_p < 1.0:
+                sorted_p, order = probs.sort(-1, descending=True)
+                drop = sorted_p.cumsum(-1) - sorted_p > top_p  # keep the smallest set whose mass reaches top_p
+                probs = probs.scatter(-1, order, sorted_p.masked_fill(drop, 0.0))
+            token = torch.multinomial(probs, 1)[:, 0]
+        else:
+            token = logits.argmax(-1)
+        answers[rows, t] = token
+        length = t + 1
+        going = token != eos_token_id
+        if not going.any():
+            break
+        if not going.all():  # finished rows leave the batch and the cache
+            keep = going.nonzero()[:, 0]
+            rows, token, mask, position = rows[keep], token[keep], mask[keep], position[keep]
+            cache.batch_select_indices(keep)
+        mask = torch.cat([mask, mask.new_ones(len(rows), 1)], 1)
+        position = position + 1
+        if t + 1 < max_new_tokens:
+            step = model(input_ids=token[:, None], attention_mask=mask, position_ids=position[:, None],
+                         past_key_values=cache, use_cache=True)
+    return answers[:, :length]
+
+
+@contextmanager
+def lora_folded(model):
+    """On a CPU, the active LoRA adapters folded into copies of the weights while inside: a LoRA layer then costs
+    one matrix product instead of three, and generation runs ~20% faster. The original weights come back exactly
+    afterwards (the copies are dropped; no unmerge rounding). Elsewhere, and with adapters disabled, a no-op."""
+    from peft.tuners.lora import LoraLayer
+
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    layers = [m for m in model.modules() if on_cpu and isinstance(m, LoraLayer) and not m.merged
+              and not m.disable_adapters]
+    weights = [m.get_base_layer().weight.data for m in layers]
+    try:
+        for m, w in zip(layers, weights):
+            m.get_base_layer().weight.data = w.clone()
+            m.merge()
+        yield model
+    finally:
+        for m, w in zip(layers, weights):
+            m.get_base_layer().weight.data = w
+            m.merged_adapters = []

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import trange
 
-from .models import chat_text, generate
+from .models import chat_text, decode, generate
 
 
 @dataclass
@@ -118,10 +118,9 @@ def rollout(policy, tok, prompts, temperature: float, max_new_tokens: int) -> di
     enc = tok([chat_text(tok, p) for p in prompts], return_tensors="pt", padding=True,
               add_special_tokens=False).to(device)
     tok.padding_side = side
-    out = policy.generate(**enc, do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
-                          max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    response = decode(policy, enc["input_ids"], enc["attention_mask"], max_new_tokens, tok.eos_token_id, temperature)
     q = enc["input_ids"].shape[1]
-    response = out[:, q:]
+    out = torch.cat([enc["input_ids"], response], 1)
     mask = response_mask(response, tok.eos_token_id)
     ended = ((response == tok.eos_token_id) & mask).any(1)
     texts = [t.strip() for t in tok.batch_decode(response, skip_special_tokens=True)]

@@ -44,6 +44,50 @@ def test_batched_greedy_generation_matches_one_by_one(base):
     assert together == alone  # left padding must not change greedy replies
 
 
+def test_decode_equals_model_generate_greedy(base):
+    """Our token loop (finished rows leave the batch) gives what transformers' generate gives, row for row."""
+    net, tok = base
+    prompts = ["What is 2 + 2?", "Write a long story about a cat who learns to count to twenty.", "Say hi."]
+    tok.padding_side = "left"
+    enc = tok([models.chat_text(tok, p) for p in prompts], return_tensors="pt", padding=True, add_special_tokens=False)
+    with torch.no_grad():
+        ref = net.generate(**enc, max_new_tokens=30, do_sample=False, pad_token_id=tok.pad_token_id)
+    ref = ref[:, enc["input_ids"].shape[1]:]
+    ours = models.decode(net, enc["input_ids"], enc["attention_mask"], 30, tok.eos_token_id)
+    assert ours.shape == ref.shape and torch.equal(ours, ref)
+    ended = (ours == tok.eos_token_id).any(1)
+    assert ended.any() and not ended.all(), "the test needs one row that ends early and one that runs on"
+
+
+def test_sampled_replies_come_back_in_prompt_order(base):
+    net, tok = base
+    prompts = ["Say the word 'apple' and nothing else.", "What is 2 + 2? Answer with just the number.",
+               "Say the word 'banana' and nothing else."]
+    out = postlab.generate(net, tok, prompts, max_new_tokens=10, temperature=0.3, num_return_sequences=2, seed=0,
+                           batch_size=2, progress=False)
+    assert len(out) == 6
+    assert "apple" in (out[0] + out[1]).lower() and "banana" in (out[4] + out[5]).lower()
+
+
+def test_lora_folded_restores_the_exact_weights(base):
+    net, tok = postlab.load_model(lora=True, verbose=False)
+    for n, p in net.named_parameters():  # a trained-looking adapter: B away from zero
+        if "lora_B" in n:
+            torch.nn.init.normal_(p, std=0.02)
+    x = tok("The sky is", return_tensors="pt")
+    saved = {k: v.clone() for k, v in net.state_dict().items()}
+    with torch.no_grad():
+        plain = net(**x).logits
+        with models.lora_folded(net):
+            folded = net(**x).logits
+            assert any(m.merged for m in net.modules() if hasattr(m, "merged_adapters"))
+        after = net(**x).logits
+    torch.testing.assert_close(folded, plain, atol=1e-4, rtol=1e-4)
+    assert all(torch.equal(saved[k], v) for k, v in net.state_dict().items()), "a weight changed"
+    assert torch.equal(after, plain)
+    assert not torch.equal(plain, base[0](**x).logits)  # the adapter still acts after folding
+
+
 def test_lora_adapter_starts_as_the_base_model(base):
     net, tok = postlab.load_model(lora=True, verbose=False)
     trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
