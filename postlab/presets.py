@@ -12,35 +12,36 @@ The GPU budgets are starting points sized for one 24-80 GB GPU, not tuned result
 import torch
 
 BUDGETS = {
-    "cpu": {
-        "01_sft": dict(max_steps=40, batch_size=8, eval_per_kind=16),
-        "02_reward_model": dict(max_steps=40, sweep_steps=8, noise_levels=[0.0, 0.1, 0.25], sample_prompts=50,
-                                bon_per_kind=4, heldout_per_kind=8, sweep_per_kind=4),
-        "03_ppo": dict(steps=5, batch_size=8, eval_per_kind=6, kl_per_kind=3),
-        "04_dpo_on_your_data": dict(n_pairs=100, steps=12, batch_size=4, eval_per_kind=6),
-        "05_reasoning_rl": dict(steps=6, prompts_per_step=2, eval_per_kind=16, eval_every=2, probe_per_kind=5,
-                                variants=[["grpo", 0.0], ["dapo", 0.04]]),
-        "06_scoreboard": dict(per_kind=3, probes=6, best_of=4, kl_prompts=6, max_new_tokens=40),
+    "cpu": {  # the whole default run (six labs) takes about 25 minutes on a 2-core laptop CPU
+        "01_sft": dict(max_steps=40, batch_size=8, eval_per_kind=10, max_new_tokens=64),
+        "02_reward_model": dict(max_steps=40, sweep_steps=5, noise_levels=[0.0, 0.1, 0.25], sample_prompts=40,
+                                bon_per_kind=3, heldout_per_kind=8, sweep_per_kind=4, max_new_tokens=48),
+        "03_ppo": dict(steps=4, batch_size=8, eval_per_kind=4, kl_per_kind=2, max_new_tokens=32),
+        "04_dpo_on_your_data": dict(n_pairs=48, steps=8, batch_size=4, eval_per_kind=6, max_new_tokens=48),
+        "05_reasoning_rl": dict(steps=4, prompts_per_step=2, eval_per_kind=8, eval_every=2, probe_per_kind=3,
+                                variants=[["grpo", 0.0], ["dapo", 0.04]], max_new_tokens=64),
+        "06_scoreboard": dict(per_kind=3, probes=6, best_of=4, kl_prompts=3, max_new_tokens=40),
     },
     "gpu": {
-        "01_sft": dict(max_steps=300, batch_size=16, eval_per_kind=50),
+        "01_sft": dict(max_steps=300, batch_size=16, eval_per_kind=50, max_new_tokens=64),
         "02_reward_model": dict(max_steps=150, sweep_steps=40, noise_levels=[0.0, 0.1, 0.25], sample_prompts=200,
-                                bon_per_kind=16, heldout_per_kind=16, sweep_per_kind=8),
-        "03_ppo": dict(steps=40, batch_size=32, eval_per_kind=25, kl_per_kind=8),
-        "04_dpo_on_your_data": dict(n_pairs=400, steps=60, batch_size=8, eval_per_kind=25),
+                                bon_per_kind=16, heldout_per_kind=16, sweep_per_kind=8, max_new_tokens=48),
+        "03_ppo": dict(steps=40, batch_size=32, eval_per_kind=25, kl_per_kind=8, max_new_tokens=32),
+        "04_dpo_on_your_data": dict(n_pairs=400, steps=60, batch_size=8, eval_per_kind=25, max_new_tokens=48),
         "05_reasoning_rl": dict(steps=60, prompts_per_step=8, eval_per_kind=50, eval_every=10, probe_per_kind=16,
-                                variants=[["grpo", 0.0], ["dapo", 0.04]]),
+                                variants=[["grpo", 0.0], ["dapo", 0.04]], max_new_tokens=64),
         "06_scoreboard": dict(per_kind=16, probes=24, best_of=8, kl_prompts=24, max_new_tokens=64),
     },
 }
-SMOKE = {  # a few real training steps and tiny evaluations: checks that everything runs, on any preset
-    "01_sft": dict(max_steps=3, eval_per_kind=2),
+SMOKE = {  # a few real training steps, tiny evaluations and short replies: checks that everything runs, on any preset
+    "01_sft": dict(max_steps=3, eval_per_kind=2, max_new_tokens=16),
     "02_reward_model": dict(max_steps=2, sweep_steps=1, noise_levels=[0.0], sample_prompts=3, bon_per_kind=1,
-                            heldout_per_kind=2, sweep_per_kind=1),
-    "03_ppo": dict(steps=1, batch_size=4, eval_per_kind=1, kl_per_kind=1),
-    "04_dpo_on_your_data": dict(n_pairs=8, steps=1, batch_size=2, eval_per_kind=1),
-    "05_reasoning_rl": dict(steps=2, prompts_per_step=1, eval_per_kind=1, eval_every=1, probe_per_kind=1, variants=[]),
-    "06_scoreboard": dict(per_kind=1, probes=2, best_of=2, kl_prompts=2, max_new_tokens=24),
+                            heldout_per_kind=2, sweep_per_kind=1, max_new_tokens=16),
+    "03_ppo": dict(steps=1, batch_size=4, eval_per_kind=1, kl_per_kind=1, max_new_tokens=12),
+    "04_dpo_on_your_data": dict(n_pairs=8, steps=1, batch_size=2, eval_per_kind=1, max_new_tokens=16),
+    "05_reasoning_rl": dict(steps=1, prompts_per_step=1, eval_per_kind=1, eval_every=1, probe_per_kind=1, variants=[],
+                            max_new_tokens=16),
+    "06_scoreboard": dict(per_kind=1, probes=2, best_of=2, kl_prompts=2, max_new_tokens=12),
 }
 MODELS = {  # model and load_model arguments of each preset
     "cpu": dict(model="default", load=dict(backend="auto")),

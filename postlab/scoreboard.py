@@ -85,7 +85,8 @@ def measure(net, tok, sets, rm=None, rm_tok=None, max_new_tokens: int = 48, kl_p
         from .ppo import measure as sampled_kl
 
         prompts = [t["prompt"] for t in sets["heldout"]][::max(1, len(sets["heldout"]) // kl_prompts)][:kl_prompts]
-        out["kl_to_sft"] = sampled_kl(net, tok, prompts, max_new_tokens=32, batch_size=64, seed=seed)["kl"]
+        out["kl_to_sft"] = sampled_kl(net, tok, prompts, max_new_tokens=min(32, max_new_tokens), batch_size=64,
+                                      seed=seed)["kl"]
     return out
 
 
