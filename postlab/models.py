@@ -316,7 +316,7 @@ def _decode(model, ids, mask, max_new_tokens, eos_token_id, temperature, top_p):
         answers[rows, t] = token
         length = t + 1
         going = token != eos_token_id
-        if not going.any():
+        if not going.any() or length == max_new_tokens:
             break
         if not going.all():  # finished rows leave the batch and the cache
             keep = going.nonzero()[:, 0]
@@ -324,9 +324,8 @@ def _decode(model, ids, mask, max_new_tokens, eos_token_id, temperature, top_p):
             cache.batch_select_indices(keep)
         mask = torch.cat([mask, mask.new_ones(len(rows), 1)], 1)
         position = position + 1
-        if t + 1 < max_new_tokens:
-            step = model(input_ids=token[:, None], attention_mask=mask, position_ids=position[:, None],
-                         past_key_values=cache, use_cache=True)
+        step = model(input_ids=token[:, None], attention_mask=mask, position_ids=position[:, None],
+                     past_key_values=cache, use_cache=True)
     return answers[:, :length]
 
 
