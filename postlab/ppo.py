@@ -25,6 +25,7 @@ import torch
 from tqdm.auto import trange
 
 from .models import chat_text, decode, generate
+from .train import schedule
 
 
 @dataclass
@@ -161,7 +162,7 @@ def _chunked(policy, ro, size, temperature, value_head=None, reference=False):
 # ---------------------------------------------------------------- one PPO step, and the loop
 
 
-def step(policy, value_head, optimizer, tok, prompts, reward_fn, cfg: PPOConfig):
+def step(policy, value_head, optimizer, tok, prompts, reward_fn, cfg: PPOConfig, scheduler=None):
     """One rollout and its PPO update. Returns (metrics, per-minibatch stats in the order they ran)."""
     t0 = time.time()
     policy.eval()  # no dropout anywhere: old and new log-probs must come from the same function
@@ -198,6 +199,8 @@ def step(policy, value_head, optimizer, tok, prompts, reward_fn, cfg: PPOConfig)
             for group in optimizer.param_groups:  # policy and value head each clipped on their own
                 torch.nn.utils.clip_grad_norm_(group["params"], cfg.max_grad_norm)
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             with torch.no_grad():
                 stats.append({"approxkl": 0.5 * masked_mean((logp - old_logp[mb]) ** 2, m).item(),
                               "clipfrac": masked_mean(((ratio - 1).abs() > cfg.cliprange).float(), m).item(),
@@ -233,6 +236,27 @@ def baseline_scores(policy, tok, prompts, reward_fn, max_new_tokens: int = 48) -
     return dict(zip(prompts, reward_fn(list(prompts), greedy)))
 
 
+def updates(cfg: PPOConfig) -> int:
+    """Optimizer updates of a PPO run: every step makes ppo_epochs passes over its minibatches."""
+    return cfg.steps * cfg.ppo_epochs * -(-cfg.batch_size // cfg.minibatch_size)
+
+
+def budget(cfg: PPOConfig) -> dict:
+    """What a PPO run spends, in the units of train.budget (compare.budget_table sets them side by side)."""
+    return {"optimizer updates": updates(cfg), "learning rate": cfg.lr, "schedule": schedule(updates(cfg))["lr_scheduler_type"],
+            "rollouts": cfg.steps, "answers per rollout": cfg.batch_size, "answers per update": cfg.minibatch_size,
+            "passes over each rollout": cfg.ppo_epochs}
+
+
+def lr_scheduler(optimizer, n_updates: int):
+    """The learning-rate schedule the TRL trainers of postlab.train use (train.schedule), over PPO's updates."""
+    from transformers import get_scheduler
+
+    s = schedule(n_updates)
+    return get_scheduler(s["lr_scheduler_type"], optimizer, num_warmup_steps=s["warmup_steps"],
+                         num_training_steps=n_updates, scheduler_specific_kwargs=s["lr_scheduler_kwargs"])
+
+
 def check_policy(policy):
     if not hasattr(policy, "disable_adapter"):
         raise ValueError("PPO needs the policy to carry a LoRA adapter: the reference model is the same network "
@@ -252,6 +276,7 @@ def train(policy, tok, prompts, reward_fn, cfg: PPOConfig | None = None, progres
     value_head = ValueHead(policy.config.hidden_size).to(device)
     groups = [{"params": [p for p in policy.parameters() if p.requires_grad]}, {"params": list(value_head.parameters())}]
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, eps=1e-5)
+    scheduler = lr_scheduler(optimizer, updates(cfg))
     pool, history = [], []
     bar = trange(cfg.steps, desc=f"PPO beta={cfg.beta}", disable=not progress)
     for i in bar:
@@ -261,7 +286,7 @@ def train(policy, tok, prompts, reward_fn, cfg: PPOConfig | None = None, progres
                 pool = list(prompts)
                 rng.shuffle(pool)
             batch.append(pool.pop())
-        metrics, _ = step(policy, value_head, optimizer, tok, batch, reward_fn, cfg)
+        metrics, _ = step(policy, value_head, optimizer, tok, batch, reward_fn, cfg, scheduler)
         history.append({"step": i + 1, **metrics})
         bar.set_postfix(score=f"{metrics['objective/scores']:.2f}", kl=f"{metrics['objective/kl']:.2f}")
     return value_head, history

@@ -13,10 +13,26 @@ from .models import add_lora, needs_checkpointing, resolve
 from .verifiers import for_trl
 
 
+LONG_RUN = 100  # optimizer updates; shorter runs keep one learning rate throughout
+
+
+def schedule(updates: int) -> dict:
+    """The learning-rate schedule of every trainer here, TRL's and our PPO's: every update at a non-zero rate.
+
+    Short runs (the CPU presets, smoke runs) keep the rate constant: a handful of updates has no use for warm-up
+    or decay, and transformers' warm-up starts at rate 0, which made the only update of a 1-step run a no-op.
+    Long runs (LONG_RUN updates or more, the GPU presets) warm up over 5% of the updates, starting at
+    1/warm-up of the rate (never 0), then decay along a cosine to a tenth of it."""
+    if updates < LONG_RUN:
+        return {"lr_scheduler_type": "constant", "warmup_steps": 0, "lr_scheduler_kwargs": {}}
+    return {"lr_scheduler_type": "cosine_warmup_with_min_lr", "warmup_steps": updates // 20,
+            "lr_scheduler_kwargs": {"min_lr_rate": 0.1}}
+
+
 def common_args(model, out_dir, max_steps, batch_size, lr, seed, **extra) -> dict:
     cuda = torch.cuda.is_available()
     args = dict(output_dir=str(out_dir), max_steps=max_steps, per_device_train_batch_size=batch_size,
-                learning_rate=lr, lr_scheduler_type="cosine", warmup_steps=max(1, max_steps // 20),
+                learning_rate=lr, **schedule(max_steps),
                 logging_steps=1, save_strategy="no", report_to="none", seed=seed, use_cpu=not cuda,
                 bf16=cuda and torch.cuda.is_bf16_supported(),
                 # TRL turns activation checkpointing on by default: it saves memory by running the forward pass
@@ -61,25 +77,53 @@ def reward(model, tokenizer, rows, out_dir, max_steps=24, batch_size=4, lr=5e-4,
     return trainer
 
 
-def rloo(model, tokenizer, prompts, reward_fn, out_dir, max_steps=10, batch_size=8, num_generations=2, lr=3e-4,
-         beta=0.05, temperature=0.7, max_new_tokens=48, seed=0, **extra):
+def rloo(model, tokenizer, prompts, reward_fn, out_dir, steps=10, batch_size=8, minibatch_size=None, epochs=1,
+         num_generations=2, lr=3e-4, beta=0.05, temperature=0.7, max_new_tokens=48, seed=0, callbacks=None, **extra):
     """RLOO with TRL's RLOOTrainer: `num_generations` answers per prompt, each one's baseline the mean reward of
     its siblings (leave one out), no value model. `model` must carry a LoRA adapter: the reference is the same
-    network with the adapter off, as in postlab.ppo. `reward_fn(prompts, answers) -> scores`, as for PPO;
-    `batch_size` answers per step, so steps x batch_size answers in all."""
+    network with the adapter off, as in postlab.ppo. `reward_fn(prompts, answers) -> scores`, as for PPO.
+
+    Counted as PPO counts (postlab.ppo.PPOConfig): `steps` rollouts of `batch_size` answers each, and every rollout
+    gives `epochs` passes over its minibatches of `minibatch_size` answers (default: the whole rollout), one
+    optimizer update each. In TRL's terms: per_device_train_batch_size = minibatch_size, steps_per_generation =
+    batch_size / minibatch_size, num_iterations = epochs, max_steps = all the updates."""
     from trl import RLOOConfig, RLOOTrainer
 
     def reward_model(prompts, completions, **kwargs):  # TRL passes chat messages; reward_fn takes plain text
         return reward_fn([message_text(p) for p in prompts], [message_text(c) for c in completions])
 
-    args = RLOOConfig(**common_args(model, out_dir, max_steps, batch_size, lr, seed, **extra), num_generations=num_generations,
+    minibatch_size = minibatch_size or batch_size
+    if batch_size % minibatch_size or batch_size % num_generations:
+        raise ValueError(f"batch_size={batch_size} must be a multiple of minibatch_size={minibatch_size} and of "
+                         f"num_generations={num_generations}.")
+    per_rollout = batch_size // minibatch_size
+    args = RLOOConfig(**common_args(model, out_dir, steps * per_rollout * epochs, minibatch_size, lr, seed, **extra),
+                      steps_per_generation=per_rollout, num_iterations=epochs, num_generations=num_generations,
                       max_completion_length=max_new_tokens, temperature=temperature, top_k=0, top_p=1.0, beta=beta)
     data = Dataset.from_list([{"prompt": chat(p)} for p in prompts])
     trainer = RLOOTrainer(model=model, reward_funcs=reward_model, args=args, train_dataset=data,
-                          processing_class=tokenizer)
+                          processing_class=tokenizer, callbacks=callbacks)
     trainer.postlab_rows = data
     trainer.train()
     return trainer
+
+
+def budget(trainer) -> dict:
+    """What a finished TRL run spent, in the units compare.budget_table sets side by side with ppo.budget: optimizer
+    updates, their size, the learning rate and its schedule, and for the RL trainers (GRPO, RLOO) the rollouts."""
+    a = trainer.args
+    rows = a.per_device_train_batch_size * a.gradient_accumulation_steps
+    out = {"optimizer updates": trainer.state.global_step, "learning rate": a.learning_rate,
+           "schedule": a.lr_scheduler_type if isinstance(a.lr_scheduler_type, str) else a.lr_scheduler_type.value}
+    if hasattr(a, "num_generations"):  # GRPO, RLOO: rollouts of sampled answers
+        passes = a.steps_per_generation * a.num_iterations
+        out.update({"rollouts": trainer.state.global_step // passes, "answers per rollout": a.generation_batch_size,
+                    "answers per update": rows, "passes over each rollout": a.num_iterations})
+    elif hasattr(a, "beta"):  # the preference trainers; KTO's rows are the two halves of a pair
+        out["pairs per update"] = rows // 2 if type(a).__name__ == "KTOConfig" else rows
+    else:
+        out["rows per update"] = rows
+    return out
 
 
 # Preference tuning straight from comparisons. Each method is one TRL trainer and config; the betas are the
@@ -169,7 +213,8 @@ class EvalEvery(TrainerCallback):
 
 
 def grpo(model, tokenizer, tasks, rewards, out_dir, max_steps=30, batch_size=8, num_generations=4, lr=1e-3,
-         beta=0.0, loss_type="dapo", temperature=1.0, max_new_tokens=48, seed=0, eval_fn=None, eval_every=0, **extra):
+         beta=0.0, loss_type="dapo", temperature=1.0, max_new_tokens=48, seed=0, eval_fn=None, eval_every=0,
+         callbacks=None, **extra):
     """GRPO with TRL's GRPOTrainer on checkable tasks (rows with prompt, answer, answer_kind).
 
     Each step samples `num_generations` answers to each of `batch_size // num_generations` prompts, scores each
@@ -193,7 +238,8 @@ def grpo(model, tokenizer, tasks, rewards, out_dir, max_steps=30, batch_size=8, 
                               for t in tasks])
     callback = EvalEvery(eval_fn, eval_every) if eval_fn else None
     trainer = GRPOTrainer(model=model, reward_funcs=[for_trl(fn, n) for n, (fn, _) in rewards.items()], args=args,
-                          train_dataset=data, processing_class=tokenizer, callbacks=[callback] if callback else None)
+                          train_dataset=data, processing_class=tokenizer,
+                          callbacks=(callbacks or []) + ([callback] if callback else []))
     trainer.postlab_rows, trainer.postlab_rewards = data, rewards
     trainer.train()
     trainer.evals = callback.history if callback else []
@@ -232,7 +278,7 @@ def trl_config(trainer, model, out_dir, **script_args):
     trainer.postlab_rows.to_json(str(data_file), lines=True)
     default = type(trainer.args)(output_dir="x", use_cpu=True, bf16=False).to_dict()  # (machine keys are dropped)
     args = {k: v for k, v in trainer.args.to_dict().items()
-            if k not in MACHINE_KEYS and v != default.get(k) and isinstance(v, (int, float, str, bool, list))}
+            if k not in MACHINE_KEYS and v != default.get(k) and isinstance(v, (int, float, str, bool, list, dict))}
     lora = trainer.model.peft_config["default"]
     config = {"model_name_or_path": resolve(str(model)), "output_dir": str(out_dir / f"{script}_output"),
               "datasets": [{"path": "json", "data_files": str(data_file)}], **args,

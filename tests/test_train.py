@@ -3,6 +3,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from transformers import TrainerCallback
+
 import postlab
 from postlab import data, train
 
@@ -112,3 +114,150 @@ def test_trl_config_reruns_the_same_sft_through_trls_own_script(tmp_path):
         fake = type("T", (), {"args": __import__("trl").GRPOConfig(output_dir="x", use_cpu=True, bf16=False), "model": trainer.model,
                               "postlab_rows": trainer.postlab_rows, "postlab_rewards": {"mine": (len, 1.0)}})()
         train.trl_config(fake, "default", tmp_path / "grpo")
+
+
+# ---------------------------------------------------------------- every configured step trains
+
+
+class FirstStep(TrainerCallback):
+    """Snapshots the trainable weights before training and records whether the first optimizer step moved them."""
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.start = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step == 1:
+            self.moved = sorted(n for n, p in model.named_parameters() if n in self.start and not torch.equal(p, self.start[n]))
+
+
+def test_every_schedule_step_has_a_nonzero_learning_rate():
+    from transformers import get_scheduler
+
+    for updates in (1, 2, 4, 16, 99, 100, 600):
+        s = train.schedule(updates)
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        sched = get_scheduler(s["lr_scheduler_type"], opt, num_warmup_steps=s["warmup_steps"], num_training_steps=updates,
+                              scheduler_specific_kwargs=s["lr_scheduler_kwargs"])
+        rates = []
+        for _ in range(updates):
+            rates.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        assert min(rates) > 0, (updates, rates[:3])
+        if updates < train.LONG_RUN:
+            assert set(rates) == {1.0}
+
+
+PREFERENCE_ROWS = data.preference_rows(data.train_tasks(4, stream="step-test"))
+
+
+@pytest.mark.parametrize("method", list(train.PREFERENCE_METHODS))
+def test_preference_trainers_move_at_the_first_step_and_lower_a_fixed_batchs_loss(tmp_path, method):
+    net, tok = postlab.load_model(verbose=False)
+    first = FirstStep()
+    trainer = train.preference(method, net, tok, PREFERENCE_ROWS, tmp_path, max_steps=3, batch_size=4, lr=2e-3,
+                               lora={"top_layers": 2}, callbacks=[first], disable_tqdm=True)
+    assert first.moved and any("lora_B" in n for n in first.moved)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    assert len(losses) == 3 and losses[-1] < losses[0], losses  # every step sees the same four pairs
+    assert train.budget(trainer)["optimizer updates"] == 3 and train.budget(trainer)["pairs per update"] == 4
+
+
+def test_sft_and_reward_trainers_move_at_the_first_step_and_lower_a_fixed_batchs_loss(tmp_path):
+    from postlab import rewards
+
+    net, tok = postlab.load_model(lora={"top_layers": 2}, verbose=False)
+    first = FirstStep()
+    rows = data.sft_rows(data.train_tasks(4, stream="step-test"))
+    trainer = train.sft(net, tok, rows, tmp_path / "sft", max_steps=3, batch_size=4, lr=2e-3, callbacks=[first],
+                        disable_tqdm=True)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    assert first.moved and losses[-1] < losses[0], losses
+    rm, rm_tok = rewards.load_reward_base()
+    first = FirstStep()
+    trainer = train.reward(rm, rm_tok, PREFERENCE_ROWS, tmp_path / "rm", max_steps=3, batch_size=4, lr=2e-3,
+                           top_layers=2, callbacks=[first], disable_tqdm=True)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    assert any("lora_B" in n for n in first.moved) and losses[-1] < losses[0], losses
+
+
+def completion_logp(net, tok, prompt, completion) -> float:
+    """Mean log-probability per token of `completion` as the assistant's reply to `prompt`."""
+    from postlab.models import chat_text
+
+    head = tok(chat_text(tok, prompt), add_special_tokens=False)["input_ids"]
+    full = tok(chat_text(tok, prompt) + completion, add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([full])
+    with torch.no_grad():
+        logp = torch.log_softmax(net(input_ids=ids).logits[0, :-1].float(), -1)
+    target = ids[0, 1:]
+    token_logp = logp.gather(-1, target[:, None])[:, 0][len(head) - 1:]
+    return token_logp.mean().item()
+
+
+def shorter_is_better(prompts, answers):
+    return [-len(a) / 40 for a in answers]
+
+
+def advantage_weighted_gain(net, tok, group) -> float:
+    """sum_i A_i * (logp_after_i - logp_before_i) over one recorded group of sampled answers (A_i = reward minus the
+    group's mean): positive when training raised the better answers' probability relative to the worse ones'. The
+    start is the same network with its adapter off (the adapter began at zero)."""
+    mean = sum(r for _, _, r in group) / len(group)
+    gain = 0.0
+    for prompt, answer, r in group:
+        after = completion_logp(net, tok, prompt, answer)
+        with net.disable_adapter():
+            before = completion_logp(net, tok, prompt, answer)
+        gain += (r - mean) * (after - before)
+    return gain
+
+
+def recording(reward_fn, seen):
+    def fn(prompts, answers):
+        scores = reward_fn(prompts, answers)
+        seen.append(list(zip(prompts, answers, scores)))
+        return scores
+    return fn
+
+
+def test_rloo_moves_at_the_first_step_and_favours_the_better_answers_of_a_fixed_batch(tmp_path):
+    net, tok = postlab.load_model(lora={"top_layers": 2}, verbose=False)
+    prompt = "Tell me about cats."
+    seen, first = [], FirstStep()
+    trainer = train.rloo(net, tok, [prompt] * 4, recording(shorter_is_better, seen), tmp_path, steps=1, batch_size=4,
+                         minibatch_size=2, epochs=2, num_generations=4, lr=2e-3, beta=0.0, max_new_tokens=16,
+                         callbacks=[first], disable_tqdm=True)
+    b = train.budget(trainer)
+    assert (b["optimizer updates"], b["rollouts"], b["answers per rollout"], b["answers per update"]) == (4, 1, 4, 2)
+    assert len(seen) == 1 and len(seen[0]) == 4  # one rollout, four updates on it: a fixed batch
+    assert first.moved and advantage_weighted_gain(net, tok, seen[0]) > 0
+
+
+def test_grpo_moves_at_the_first_step_and_favours_the_better_answers_of_a_fixed_batch(tmp_path):
+    net, tok = postlab.load_model(lora={"top_layers": 2}, verbose=False)
+    task = data.train_tasks(1, kinds=["count"], stream="step-test")[0]
+    seen, first = [], FirstStep()
+
+    def short(reply, answer, kind):
+        seen.append((task["prompt"], reply, -len(reply) / 40))
+        return -len(reply) / 40
+
+    train.grpo(net, tok, [task], {"short": (short, 1.0)}, tmp_path, max_steps=3, batch_size=4, num_generations=4,
+               lr=2e-3, max_new_tokens=16, callbacks=[first], num_iterations=3, disable_tqdm=True)
+    assert len(seen) == 4  # one group, sampled once, trained on three times: a fixed batch
+    assert first.moved and advantage_weighted_gain(net, tok, seen) > 0
+
+
+def test_ppo_moves_at_the_first_step_and_favours_the_better_answers_of_a_fixed_batch():
+    from postlab import ppo
+
+    net, tok = postlab.load_model(lora={"top_layers": 2}, verbose=False)
+    seen = []
+    cfg = ppo.PPOConfig(steps=1, batch_size=4, minibatch_size=2, ppo_epochs=2, lr=2e-3, beta=0.0, max_new_tokens=16)
+    lora = [p for p in net.parameters() if p.requires_grad]
+    start = [p.detach().clone() for p in lora]
+    _, history = ppo.train(net, tok, ["Tell me about cats."] * 4, recording(shorter_is_better, seen), cfg, progress=False)
+    assert any(not torch.equal(a, p) for a, p in zip(start, lora))
+    assert ppo.budget(cfg)["optimizer updates"] == 4 and history[0]["policy/clipfrac_avg"] >= 0
+    assert advantage_weighted_gain(net, tok, seen[0]) > 0
