@@ -9,6 +9,7 @@ Users bring their own data as JSONL or CSV; `load_demonstrations` and `load_pair
 the file, line and field of anything wrong.
 """
 import csv
+import io
 import json
 import random
 from pathlib import Path
@@ -34,26 +35,30 @@ UNITS = [("meters", "centimeters", 100), ("kilometers", "meters", 1000), ("hours
 
 
 def make_task(kind: str, rng: random.Random) -> dict:
-    """One problem of a kind: prompt, reference answer, answer kind, a working line and a problem key."""
+    """One problem of a kind: prompt, reference answer, answer kind, a working line and a problem key.
+
+    The key names the problem, not its wording: "3 x 7" and "7 x 3" (any phrasing) share one key, and so do
+    two orderings of the same items to count or numbers to sort. Held-out problems are kept out of training by it.
+    """
     template = rng.choice(PHRASINGS[kind])
     if kind == "add":
         a, b = rng.randint(10, 99), rng.randint(10, 99)
-        answer, working, key, fields = str(a + b), f"{a} + {b} = {a + b}", (a, b), dict(a=a, b=b)
+        answer, working, key, fields = str(a + b), f"{a} + {b} = {a + b}", (min(a, b), max(a, b)), dict(a=a, b=b)
     elif kind == "multiply":
         a, b = rng.randint(2, 12), rng.randint(2, 9)
-        answer, working, key, fields = str(a * b), f"{a} x {b} = {a * b}", (a, b), dict(a=a, b=b)
+        answer, working, key, fields = str(a * b), f"{a} x {b} = {a * b}", (min(a, b), max(a, b)), dict(a=a, b=b)
     elif kind == "count":
         items = rng.sample(WORDS, rng.randint(3, 9))
         answer = str(len(items))
         working = ", ".join(f"{w} ({i})" for i, w in enumerate(items, 1))
-        key, fields = tuple(items), dict(items=", ".join(items))
+        key, fields = tuple(sorted(items)), dict(items=", ".join(items))
     elif kind == "sort":
         nums = rng.sample(range(1, 100), rng.randint(3, 5))
-        answer, working = ", ".join(map(str, sorted(nums))), ""
-        key, fields = tuple(nums), dict(nums=", ".join(map(str, nums)))
+        answer, working = ", ".join(map(str, sorted(nums))), " < ".join(map(str, sorted(nums)))
+        key, fields = tuple(sorted(nums)), dict(nums=", ".join(map(str, nums)))
     elif kind == "compare":
         a, b = rng.sample(range(10, 100), 2)
-        answer, working, key, fields = str(max(a, b)), "", (a, b), dict(a=a, b=b)
+        answer, working, key, fields = str(max(a, b)), f"{min(a, b)} < {max(a, b)}", (min(a, b), max(a, b)), dict(a=a, b=b)
     elif kind == "convert":
         big, small, factor = rng.choice(UNITS)
         n = rng.randint(2, 20)
@@ -130,7 +135,7 @@ def pair_prompts(n: int, open_share: float = 0.2, seed: int = 0) -> list[dict]:
 
 
 def demonstration(task: dict) -> str:
-    """The house-style reply to a task: an optional line of working, then 'Answer: X'."""
+    """The house-style reply to a task: one line of working that arrives at the answer, then 'Answer: X'."""
     answer = f"Answer: {task['answer']}"
     return f"{task['working']}\n{answer}" if task["working"] else answer
 
@@ -227,30 +232,38 @@ class DataError(ValueError):
 
 
 def read_rows(path) -> list[tuple[int, dict]]:
-    """(line number, row) pairs from a .jsonl/.json-lines or .csv file, with clear errors."""
+    """(line number, row) pairs from a .jsonl/.json-lines or .csv file, with clear errors.
+
+    Files written by other tools read as the text they hold: a byte-order mark (Windows editors, spreadsheet
+    exports) is dropped and Windows line ends (CRLF) are read as line ends. The file must be UTF-8 (ASCII is)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file. Fix: check the path (relative paths start at {Path.cwd()}).")
+    if path.suffix.lower() not in (".csv", ".jsonl", ".json", ".ndjson"):
+        raise DataError(f"{path}: unknown file type {path.suffix!r}. Fix: use .jsonl or .csv.")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text (byte {e.start} is {e.object[e.start:e.start + 1]!r}; a file saved "
+                        "in another encoding, such as Windows-1252 or UTF-16). Fix: save it as UTF-8 (in Excel: "
+                        "'CSV UTF-8'; in an editor: encoding UTF-8), or convert it: iconv -f WINDOWS-1252 -t UTF-8 "
+                        f"{path.name} > fixed{path.suffix}") from None
     rows = []
     if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
-            for i, row in enumerate(csv.DictReader(f), start=2):  # line 1 is the header
-                rows.append((i, {k.strip(): v for k, v in row.items() if k is not None}))
-    elif path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
-        with path.open(encoding="utf-8") as f:
-            for i, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{path}:{i}: not valid JSON ({e.msg} at column {e.colno}). "
-                                    "Fix: one JSON object per line (JSONL).") from None
-                if not isinstance(row, dict):
-                    raise DataError(f"{path}:{i}: expected a JSON object, got {type(row).__name__}.")
-                rows.append((i, row))
+        for i, row in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=2):  # line 1 is the header
+            rows.append((i, {k.strip(): v for k, v in row.items() if k is not None}))
     else:
-        raise DataError(f"{path}: unknown file type {path.suffix!r}. Fix: use .jsonl or .csv.")
+        for i, line in enumerate(text.split("\n"), start=1):  # (read_text made every line end a \n)
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{i}: not valid JSON ({e.msg} at column {e.colno}). "
+                                "Fix: one JSON object per line (JSONL).") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{i}: expected a JSON object, got {type(row).__name__}.")
+            rows.append((i, row))
     if not rows:
         raise DataError(f"{path}: the file has no rows. Fix: add at least one example.")
     return rows

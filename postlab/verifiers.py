@@ -1,9 +1,10 @@
-"""Checking answers: extract the final answer from a reply and compare it with the reference.
+"""Checking answers: the answer a reply commits to, compared with the reference.
 
-The house style that SFT teaches is a reply whose last line is ``Answer: <answer>``, optionally after
-one short line of working. Two questions are kept apart on purpose:
-- ``is_correct``: does the reply contain the right answer (lenient: the ``Answer:`` line if there is
-  one, else the last number, or the last line for list answers)? This is what a model *knows*.
+The house style that SFT teaches is a line of working, then ``Answer: <answer>`` as the last line. Two questions
+are kept apart on purpose:
+- ``is_correct``: does the reply commit to the right answer? Its ``Answer:`` line, or, without one, its only
+  candidate (one number; one list for a sorting task). A reply that names two candidates ("34 or 78") commits
+  to nothing and is wrong whichever of them is right. This is what a model *knows*.
 - ``follows_format``: is the reply in the house style? This is what SFT *teaches*.
 """
 import re
@@ -40,27 +41,31 @@ def _canon(n: str) -> str:
     return str(int(float(n))) if float(n).is_integer() else str(float(n))
 
 
-def extract_answer(reply: str, kind: str = "number") -> str | None:
-    """The answer a reply gives, as a canonical string ('56', or '2, 5, 9' for lists), or None.
+def _committed(line: str, kind: str) -> str | None:
+    """The answer one line states: one number, or for lists the numbers in the order written."""
+    nums = numbers(line)
+    if kind == "list":
+        return ", ".join(nums) if nums else None
+    return nums[0] if len(nums) == 1 else None
 
-    Uses the last ``Answer:`` line when present; otherwise the last number (or, for lists, the numbers on
-    the last line that has any). A number answer must be a single number: 'Answer: 54 or 56' gives None.
+
+def extract_answer(reply: str, kind: str = "number") -> str | None:
+    """The one answer a reply commits to, as a canonical string ('56', or '2, 5, 9' for lists), or None.
+
+    With ``Answer:`` lines: the answer they state, if they all state the same one ('Answer: 54 or 56' states
+    none). Without: the reply's only candidate, its one distinct number, or for lists its one line holding
+    several numbers. Two candidates ('It is 54. No, 56.', two different lists) are a hedge: None.
     """
     reply = reply or ""
     found = answer_lines(reply)
     if found:
-        nums = numbers(found[-1])
-        if kind == "list":
-            return ", ".join(nums) if nums else None
-        return nums[0] if len(nums) == 1 else None
+        stated = {_committed(line, kind) for line in found}
+        return stated.pop() if len(stated) == 1 else None
     if kind == "list":
-        for line in reversed(reply.strip().splitlines()):
-            nums = numbers(line)
-            if len(nums) > 1:
-                return ", ".join(nums)
-        return None
-    nums = numbers(reply)
-    return nums[-1] if nums else None
+        lists = {", ".join(nums) for nums in map(numbers, reply.splitlines()) if len(nums) > 1}
+        return lists.pop() if len(lists) == 1 else None
+    candidates = set(numbers(reply))
+    return candidates.pop() if len(candidates) == 1 else None
 
 
 def is_correct(reply: str, reference: str, kind: str = "number") -> bool:
@@ -99,12 +104,7 @@ def final_answer(reply: str, kind: str = "number") -> str | None:
         return None
     _, final = split_reasoning(reply)
     found = answer_lines(final or "")
-    if len(found) != 1:
-        return None
-    nums = numbers(found[0])
-    if kind == "list":
-        return ", ".join(nums) if nums else None
-    return nums[0] if len(nums) == 1 else None
+    return _committed(found[0], kind) if len(found) == 1 else None
 
 
 def correctness_reward(reply: str, answer: str, kind: str = "number") -> float:
@@ -112,17 +112,32 @@ def correctness_reward(reply: str, answer: str, kind: str = "number") -> float:
     return float(final_answer(reply, kind) == answer)
 
 
+RELATION = re.compile(r"[=<>]")
+
+
+def shows_work(working: str, committed: str) -> bool:
+    """Working that earns format credit: it holds numbers, the last of them are the committed answer (it arrives
+    at what it commits to), and it says more than the answer: another number, or a relation (=, <, >). So
+    "7 x 8 = 56", "fox (1), owl (2), cup (3)" and "3 < 45 < 46" count; "Let me think.", "56" and an empty
+    thinking block do not."""
+    nums, answer = numbers(working), committed.split(", ")
+    if len(nums) < len(answer) or nums[len(nums) - len(answer):] != answer:
+        return False
+    return len(nums) > len(answer) or bool(RELATION.search(working))
+
+
 def format_reward(reply: str, answer: str = "", kind: str = "number") -> float:
     """1 for a reasoned reply that commits to one answer, right or wrong (the form only: `answer` is not read).
-    Either a non-empty <think> block, then one line 'Answer: X'; or, without tags, the house form: one or two
-    lines of working, then 'Answer: X' as the last line."""
+    Either a <think> block of working (`shows_work`), then one line 'Answer: X'; or, without tags, the house form
+    of every task kind: one or two lines of working, then 'Answer: X' as the last line."""
     thinking, final = split_reasoning(reply)
-    if final_answer(reply, kind) is None:
+    committed = final_answer(reply, kind)
+    if committed is None:
         return 0.0
     if thinking is None:  # no tags: working lines above the one answer line
         lines = [line for line in final.splitlines() if line.strip()]
-        return float(follows_format(final) and len(lines) >= 2)
-    return float(bool(thinking) and len(final.splitlines()) == 1)
+        return float(follows_format(final) and len(lines) >= 2 and shows_work("\n".join(lines[:-1]), committed))
+    return float(shows_work(thinking, committed) and len(final.splitlines()) == 1)
 
 
 def partial_reward(reply: str, answer: str, kind: str = "number") -> float:

@@ -33,10 +33,71 @@ def test_heldout_is_fixed_per_seed_and_smaller_sets_are_subsets():
     assert {t["key"] for t in small} <= {t["key"] for t in big}
 
 
-def test_training_never_contains_a_heldout_problem():
-    held = {t["key"] for t in data.heldout(0, data.MAX_HELDOUT_PER_KIND)}
-    train = data.train_tasks(2000, 0)
-    assert len(train) == 2000 and not held & {t["key"] for t in train}
+def test_a_problem_has_one_key_in_any_order_or_phrasing():
+    import random
+
+    rng = random.Random(0)
+    seen = {}
+    for _ in range(3000):
+        for kind in ("add", "multiply", "compare", "count", "sort"):
+            t = data.make_task(kind, rng)
+            seen.setdefault(t["key"], set()).add(t["answer"])
+    assert all(len(answers) == 1 for answers in seen.values())  # one key, one problem, one answer
+    keys = {t["key"] for t in data.heldout(0, 32)}
+    assert data.make_task("multiply", _Fixed(3, 7))["key"] == data.make_task("multiply", _Fixed(7, 3))["key"]
+    assert len(keys) == 6 * 32
+
+
+class _Fixed:
+    """An rng whose randint returns the given numbers in turn (and picks the first phrasing)."""
+
+    def __init__(self, *values):
+        self.values = list(values)
+
+    def randint(self, lo, hi):
+        return self.values.pop(0)
+
+    def choice(self, seq):
+        return seq[0]
+
+
+def lab_pools(lab: str, b: dict) -> list[tuple[str, list, int]]:
+    """(stream, kinds, how many) of every draw of training problems lab `lab` makes at budget `b` (its notebook's
+    calls, which test_every_lab_draws_its_training_problems_from_its_own_stream pins to these streams)."""
+    return {"01_sft": lambda: [("sft", data.KINDS, b["max_steps"] * b["batch_size"])],
+            "02_reward_model": lambda: [("reward", data.KINDS, b["made_pairs"] + b["sample_prompts"])],
+            "03_ppo": lambda: [("ppo", data.KINDS, b["steps"] * b["batch_size"])],
+            "04_dpo_on_your_data": lambda: [("pairs", data.KINDS, b["n_pairs"])],
+            "05_reasoning_rl": lambda: [("grpo", [kind], b["steps"] * b["prompts_per_step"]) for kind in data.KINDS],
+            "06_scoreboard": lambda: []}[lab]()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_no_heldout_problem_is_in_any_labs_training_data_at_any_budget(seed):
+    """Every pool of training problems the labs draw (SFT demonstrations, reward-model and on-policy pairs, PPO and
+    RLOO prompts, DPO pairs, GRPO problems), at the cpu and gpu budgets, against the largest held-out set."""
+    from postlab import presets
+
+    held = {t["key"] for t in data.heldout(seed, data.MAX_HELDOUT_PER_KIND)}
+    for preset in ("cpu", "gpu"):
+        for lab, budget in presets.BUDGETS[preset].items():
+            for stream, kinds, n in lab_pools(lab, budget):
+                assert n > 0
+                drawn = data.train_tasks(n, seed, kinds=kinds, stream=stream)
+                assert len(drawn) == n and not held & {t["key"] for t in drawn}, (preset, lab, stream)
+    assert not held & {t["key"] for t in data.pair_prompts(400, seed=seed) if "key" in t}
+
+
+def test_every_lab_draws_its_training_problems_from_its_own_stream():
+    import json
+
+    from postlab.runner import REPO
+
+    for lab in ("01_sft", "02_reward_model", "03_ppo", "05_reasoning_rl"):
+        source = "".join("".join(c["source"]) for c in json.loads((REPO / "labs" / f"{lab}.ipynb").read_text())["cells"])
+        stream = lab_pools(lab, {k: 1 for k in ("max_steps", "batch_size", "made_pairs", "sample_prompts", "steps",
+                                                "prompts_per_step", "n_pairs")})[0][0]
+        assert f'stream="{stream}"' in source, lab
 
 
 def test_sft_rows_are_prompt_completion_chat():
@@ -72,6 +133,25 @@ def test_load_demonstrations_jsonl_csv_and_messages(tmp_path):
 def test_bad_demonstration_files_name_file_line_and_field(tmp_path, name, text, needle):
     with pytest.raises(data.DataError, match=needle.replace("(", r"\(").replace(")", r"\)")):
         data.load_demonstrations(write(tmp_path, name, text))
+
+
+def test_files_from_windows_editors_and_spreadsheets_read_as_their_text(tmp_path):
+    bom_crlf = tmp_path / "excel.csv"
+    bom_crlf.write_bytes("\ufeffprompt,response\r\nWhat is 2 + 2?,Answer: 4\r\nSay hi,\"Hi,\r\nthere\"\r\n".encode("utf-8"))
+    rows = data.load_demonstrations(bom_crlf)
+    assert [r["prompt"][0]["content"] for r in rows] == ["What is 2 + 2?", "Say hi"]
+    assert rows[0]["completion"][0]["content"] == "Answer: 4" and rows[1]["completion"][0]["content"] == "Hi,\nthere"
+    jsonl = tmp_path / "notepad.jsonl"
+    jsonl.write_bytes(b"\xef\xbb\xbf" + json.dumps({"prompt": "q", "chosen": "a", "rejected": "b"}).encode() + b"\r\n\r\n")
+    assert data.load_pairs(jsonl)[0]["rejected"][0]["content"] == "b"
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "utf-16"])
+def test_a_file_in_another_encoding_names_the_file_and_the_fix(tmp_path, encoding):
+    f = tmp_path / "old.csv"
+    f.write_bytes("prompt,response\nCafé?,Crème brûlée\n".encode(encoding))
+    with pytest.raises(data.DataError, match=r"old.csv: not UTF-8 text.*Fix: save it as UTF-8"):
+        data.load_demonstrations(f)
 
 
 def test_missing_file():

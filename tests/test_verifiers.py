@@ -7,19 +7,32 @@ from postlab.verifiers import extract_answer, follows_format, is_correct
 @pytest.mark.parametrize("reply,kind,expected", [
     ("7 x 8 = 56\nAnswer: 56", "number", "56"),
     ("answer: 1,200", "number", "1200"),          # thousands separator
-    ("Answer: 54 or 56", "number", None),          # two answers is no answer
-    ("I think it is 54. No, 56.", "number", "56"),  # no Answer line: the last number
+    ("The answer is 56.", "number", "56"),         # no Answer line, one candidate: committed
+    ("56 is the answer, 56.", "number", "56"),     # the same candidate twice is still one
     ("Answer: 3, 45, 46", "list", "3, 45, 46"),
     ("The sorted list is:\n3, 45, 46", "list", "3, 45, 46"),
     ("", "number", None),
     ("no numbers here", "list", None),
+    # hedges: two candidates commit to nothing, whichever of them is right
+    ("Answer: 54 or 56", "number", None),
+    ("34 or 78", "number", None),
+    ("I think it is 54. No, 56.", "number", None),
+    ("7 x 8 = 56", "number", None),                # working without a committed answer: 7, 8 and 56
+    ("Answer: 1\nAnswer: 2", "number", None),      # two Answer lines that disagree
+    ("Maybe 3, 45, 46\nor 45, 3, 46", "list", None),
 ])
 def test_extract_answer(reply, kind, expected):
     assert extract_answer(reply, kind) == expected
 
 
-def test_last_answer_line_wins():
-    assert extract_answer("Answer: 1\nAnswer: 2") == "2"
+def test_answer_lines_that_agree_commit():
+    assert extract_answer("Answer: 56\nAnswer: 56") == "56"
+
+
+@pytest.mark.parametrize("reply", ["34 or 78", "It is 34, or maybe 78.", "Answer: 34 or 78", "Answer: 34\nAnswer: 78",
+                                   "78? 34?"])
+def test_a_hedge_is_wrong_whichever_candidate_is_right(reply):
+    assert not is_correct(reply, "78") and not is_correct(reply, "34")
 
 
 @pytest.mark.parametrize("reply,ok", [
@@ -70,6 +83,11 @@ GOOD = "<think>7 x 8 is 7 eights: 56.</think>\nAnswer: 56"
     ("<think>56</think>\nAnswer: 54 or 56", 0, 0),                     # hedged
     ("<think>56</think>\nAnswer: 56, 56, 56", 0, 0),                   # listed several times
     ("", 0, 0),                                                        # empty
+    ("Let me think.\nAnswer: 56", 1, 0),                                # junk working line: no numbers
+    ("56\nAnswer: 56", 1, 0),                                           # the answer restated is not working
+    ("7 x 8 = 54\nAnswer: 56", 1, 0),                                   # working that arrives elsewhere
+    ("<think>hmm, let me see</think>\nAnswer: 56", 1, 0),               # junk thinking
+    ("<think>56</think>\nAnswer: 56", 1, 0),
     ("<think>" + "x " * MAX_REPLY_CHARS + "</think>\nAnswer: 56", 0, 0),  # huge
 ])
 def test_reasoning_rewards_cannot_be_gamed(reply, correct, fmt):
@@ -114,3 +132,19 @@ def test_sycophancy_check(reply, agrees):
 ])
 def test_refusal_check(reply, refused):
     assert verifiers.refuses(reply) is refused
+
+
+def test_every_house_style_demonstration_earns_full_format_credit():
+    """format_reward (lab 05) agrees with the house style SFT teaches (lab 01), kind by kind."""
+    from postlab import data
+
+    tasks = data.heldout(0, 8)
+    assert {t["kind"] for t in tasks} == set(data.KINDS)
+    for t in tasks:
+        demo = data.demonstration(t)
+        assert format_reward(demo, t["answer"], t["answer_kind"]) == 1.0, demo
+        assert correctness_reward(demo, t["answer"], t["answer_kind"]) == 1.0, demo
+        junk = "I will now answer.\n" + demo.splitlines()[-1]
+        assert format_reward(junk, t["answer"], t["answer_kind"]) == 0.0, junk
+        empty = "<think></think>\n" + demo.splitlines()[-1]
+        assert format_reward(empty, t["answer"], t["answer_kind"]) == 0.0, empty
