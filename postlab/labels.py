@@ -14,7 +14,9 @@ import json
 import os
 import random
 import time
+import warnings
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import verifiers
@@ -90,6 +92,23 @@ def winner(label: str, swap: bool) -> int | None:
 # ---------------------------------------------------------------- the labels file
 
 
+@contextmanager
+def _locked(path: Path):
+    """The file opened for reading and appending, under an exclusive lock (where the system has file locks)."""
+    with path.open("a+b") as f:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no lock
+            fcntl = None
+        if fcntl:
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield f
+        finally:
+            if fcntl:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+
 class LabelFileError(DataError):
     """A labels file that cannot be read or belongs to other pairs; it is left untouched."""
 
@@ -99,7 +118,11 @@ class LabelFile:
 
     Every event is one JSON line, written and flushed to disk before the call returns:
     {"pair_id", "label": A|B|tie|skip|undo, "annotator", "time", "swap", "chosen"}. The current labels are
-    the replay of the events: an 'undo' takes back that annotator's latest label.
+    the replay of the events: an 'undo' takes back that annotator's latest label. The file is the only truth:
+    every read first takes in what was appended since (by this object, by a labeler widget, by another kernel),
+    so two LabelFile objects on one path always agree. Writers take a lock on the file, so two creators at once
+    write one header and two writers never interleave a line. A last line cut short (a crash mid-write) is
+    skipped with a warning; every complete label is kept and appending goes on after it.
     """
 
     def __init__(self, path, pairs: list[dict]):
@@ -107,45 +130,77 @@ class LabelFile:
         self.index = {p["id"]: i for i, p in enumerate(pairs)}
         self.fingerprint = pairs_fingerprint(pairs)
         self.events: list[dict] = []
-        if self.path.exists() and self.path.stat().st_size > 0:
-            self._read()
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._append({"format": FORMAT, "pairs": self.fingerprint, "n_pairs": len(pairs)})
+        self._offset, self._line, self._torn = 0, 0, set()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(self.path) as f:
+            if f.seek(0, os.SEEK_END) == 0:
+                self._write(f, {"format": FORMAT, "pairs": self.fingerprint, "n_pairs": len(pairs)})
+        self._sync()
 
     def _fail(self, line: int, why: str):
         raise LabelFileError(f"{self.path}:{line}: {why} The file was left as it is. Fix: pass another labels path "
                              "(or move this file away) to start a new one, or repair the line shown.")
 
-    def _read(self):
-        lines = self.path.read_text(encoding="utf-8").splitlines()
-        try:
-            head = json.loads(lines[0])
-        except json.JSONDecodeError:
-            head = None
-        if not isinstance(head, dict) or head.get("format") != FORMAT:
-            self._fail(1, f"this is not a postlab labels file (its first line should be a {FORMAT} header).")
-        if head.get("pairs") != self.fingerprint:
-            self._fail(1, f"these labels belong to another set of pairs (fingerprint {head.get('pairs')}, "
-                          f"{head.get('n_pairs')} pairs; the pairs shown now are {self.fingerprint}, {len(self.pairs)}).")
-        for n, line in enumerate(lines[1:], start=2):
-            if not line.strip():
-                continue
+    def _sync(self):
+        """Take in the complete lines appended since the last read. An unfinished last line is left for later: it
+        may still be being written, or it was cut short, which `_append` closes off before writing on."""
+        with self.path.open("rb") as f:
+            f.seek(self._offset)
+            chunk = f.read()
+        *lines, tail = chunk.split(b"\n")
+        self._offset += len(chunk) - len(tail)
+        for raw in lines:
+            self._line += 1
+            self._take(raw.decode("utf-8", errors="replace"), self._line)
+        if tail.strip() and self._line + 1 not in self._torn:
+            self._torn.add(self._line + 1)
+            warnings.warn(f"{self.path}:{self._line + 1}: the last line is cut short (a write that did not finish); "
+                          "it is skipped, every complete label is kept.", stacklevel=3)
+
+    def _take(self, line: str, n: int):
+        if n == 1:  # the header
             try:
-                event = json.loads(line)
-            except json.JSONDecodeError as e:
-                self._fail(n, f"not valid JSON ({e.msg}).")
-            if not isinstance(event, dict) or event.get("label") not in LABELS + ("undo",) \
-                    or event.get("pair_id") not in self.index or not event.get("annotator"):
-                self._fail(n, "not a label event (needs pair_id of a known pair, label in A/B/tie/skip/undo, "
-                              "annotator).")
-            self.events.append(event)
+                head = json.loads(line)
+            except json.JSONDecodeError:
+                head = None
+            if not isinstance(head, dict) or head.get("format") != FORMAT:
+                self._fail(1, f"this is not a postlab labels file (its first line should be a {FORMAT} header).")
+            if head.get("pairs") != self.fingerprint:
+                self._fail(1, f"these labels belong to another set of pairs (fingerprint {head.get('pairs')}, "
+                              f"{head.get('n_pairs')} pairs; the pairs shown now are {self.fingerprint}, {len(self.pairs)}).")
+            return
+        if not line.strip():
+            return
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError as e:
+            if not line.rstrip().endswith("}"):  # a write cut short, closed off by a later append
+                if n not in self._torn:
+                    self._torn.add(n)
+                    warnings.warn(f"{self.path}:{n}: a line cut short (a write that did not finish) is skipped.",
+                                  stacklevel=4)
+                return
+            self._fail(n, f"not valid JSON ({e.msg}).")
+        if not isinstance(event, dict) or event.get("label") not in LABELS + ("undo",) \
+                or event.get("pair_id") not in self.index or not event.get("annotator"):
+            self._fail(n, "not a label event (needs pair_id of a known pair, label in A/B/tie/skip/undo, annotator).")
+        self.events.append(event)
+
+    @staticmethod
+    def _write(f, record: dict):
+        f.write((json.dumps(record) + "\n").encode())
+        f.flush()
+        os.fsync(f.fileno())
 
     def _append(self, record: dict):
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        with _locked(self.path) as f:
+            end = f.seek(0, os.SEEK_END)
+            if end:
+                f.seek(end - 1)
+                if f.read(1) != b"\n":  # a line cut short: close it off, so this event starts a line of its own
+                    f.write(b"\n")
+            self._write(f, record)
+        self._sync()
 
     def add(self, pair_id: str, label: str, annotator: str = "me", swap: bool = False) -> dict:
         """Record a label as seen on screen (A = left, B = right), with the swap that was shown."""
@@ -156,7 +211,6 @@ class LabelFile:
         event = {"pair_id": pair_id, "label": label, "annotator": annotator, "time": time.time(), "swap": swap,
                  "chosen": winner(label, swap)}
         self._append(event)
-        self.events.append(event)
         return event
 
     def undo(self, annotator: str = "me") -> str | None:
@@ -166,10 +220,10 @@ class LabelFile:
             return None
         event = {"pair_id": stack[-1]["pair_id"], "label": "undo", "annotator": annotator, "time": time.time()}
         self._append(event)
-        self.events.append(event)
         return event["pair_id"]
 
     def _stack(self, annotator: str) -> list[dict]:
+        self._sync()
         stack = []
         for e in self.events:
             if e["annotator"] != annotator:
@@ -185,6 +239,7 @@ class LabelFile:
 
     def labels(self, annotator: str | None = None) -> dict:
         """{annotator: {pair_id: event}}: each annotator's current label per pair (the latest one counts)."""
+        self._sync()
         names = [annotator] if annotator else list(dict.fromkeys(e["annotator"] for e in self.events))
         return {a: {e["pair_id"]: e for e in self._stack(a)} for a in names}
 

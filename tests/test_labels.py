@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from postlab import data, labels, rewards
+from postlab import data, labels
 from postlab.widgets import Labeler
 
 PAIRS = [
@@ -101,18 +101,62 @@ def test_labels_of_other_pairs_and_corrupt_lines_are_refused(path):
     before = path.read_bytes()
     with pytest.raises(labels.LabelFileError, match="another set of pairs"):
         labels.LabelFile(path, PAIRS[:3])
-    path.write_bytes(before + b'{"pair_id": "p1", "lab')  # a line cut short
-    cut = path.read_bytes()
+    path.write_bytes(before + b'{"pair_id": "p1", "label": "A", "annotator": me}\n')  # complete, but not JSON
     with pytest.raises(labels.LabelFileError, match=r"labels.jsonl:3: not valid JSON"):
         labels.LabelFile(path, PAIRS)
     path.write_bytes(before + b'{"pair_id": "nope", "label": "A", "annotator": "me"}\n')
+    snapshot = path.read_bytes()
     with pytest.raises(labels.LabelFileError, match=r":3: not a label event"):
         labels.LabelFile(path, PAIRS)
-    assert path.read_bytes() != cut  # (we changed it ourselves above); the reader never writes:
-    snapshot = path.read_bytes()
-    with pytest.raises(labels.LabelFileError):
-        labels.LabelFile(path, PAIRS)
-    assert path.read_bytes() == snapshot
+    assert path.read_bytes() == snapshot  # the reader never writes
+
+
+def test_a_line_cut_short_by_a_crash_is_skipped_and_labeling_goes_on(path):
+    store = labels.LabelFile(path, PAIRS)
+    store.add("p0", "A")
+    store.add("p1", "B")
+    path.write_bytes(path.read_bytes() + b'{"pair_id": "p2", "lab')  # the kernel died mid-write
+    with pytest.warns(UserWarning, match="cut short"):
+        resumed = labels.LabelFile(path, PAIRS)
+    assert set(resumed.labels("me")["me"]) == {"p0", "p1"} and resumed.next_unlabeled("me") == 2
+    resumed.add("p2", "tie")  # appending goes on, on a line of its own
+    with pytest.warns(UserWarning, match="cut short"):
+        again = labels.LabelFile(path, PAIRS)
+    assert set(again.labels("me")["me"]) == {"p0", "p1", "p2"} and again.labels("me")["me"]["p2"]["label"] == "tie"
+    assert path.read_bytes().endswith(b"\n")
+
+
+def test_two_objects_on_one_file_see_each_others_labels(path):
+    """The labeler widget and the notebook's scripted-annotator cell hold two LabelFile objects: a click made after
+    the scripted cell ran must be in the export when the export runs again."""
+    widget_store = labels.LabelFile(path, PAIRS)
+    w = Labeler(widget_store)
+    notebook_store = labels.LabelFile(path, PAIRS)
+    labels.scripted_labels(notebook_store)
+    assert {r["pair_id"] for r in labels.preference_rows(notebook_store, ("me", "script"))} == {"p0", "p1"}
+    assert w.pair_id == "p0"
+    w.act("A" if labels.swapped("p0") else "B")  # the person, unlike the script, prefers p0's second answer
+    rows = {r["pair_id"]: r for r in labels.preference_rows(notebook_store, ("me", "script"))}
+    assert rows["p0"]["annotator"] == "me" and rows["p0"]["chosen"][0]["content"] == "Answer: 6"
+
+
+def _create(path):
+    labels.LabelFile(path, PAIRS)
+
+
+def test_two_creators_at_once_write_one_header(tmp_path):
+    import multiprocessing
+
+    for i in range(5):
+        path = tmp_path / f"labels{i}.jsonl"
+        ctx = multiprocessing.get_context("fork")
+        procs = [ctx.Process(target=_create, args=(path,)) for _ in range(6)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+        assert all(p.exitcode == 0 for p in procs)
+        assert len(path.read_text().splitlines()) == 1
 
 
 def test_pairs_file_round_trip_and_bad_rows(tmp_path):
@@ -188,9 +232,10 @@ def test_pair_prompts_are_new_problems_and_open_prompts():
     items = data.pair_prompts(50, open_share=0.2)
     assert sum(i["kind"] == "open" for i in items) == 10
     held = {t["key"] for t in data.heldout(0, data.MAX_HELDOUT_PER_KIND)}
-    sft = {t["key"] for t in data.train_tasks(320, 0)}
+    sft = {t["key"] for t in data.train_tasks(320, 0, stream="sft")}
     keys = [i["key"] for i in items if "key" in i]
-    assert not held & set(keys) and len(set(keys) - sft) > 30
+    # new problems, mostly: only 28 multiplication facts are left once the held-out ones are out, and SFT saw them all
+    assert not held & set(keys) and len(set(keys) - sft) >= 0.6 * len(keys)
 
 
 def test_load_prompts(tmp_path):
@@ -201,13 +246,3 @@ def test_load_prompts(tmp_path):
     f.write_text('{"question": "x"}\n')
     with pytest.raises(data.DataError, match=r"p.jsonl:1: missing field 'prompt'"):
         data.load_prompts(f)
-
-
-def test_win_rate_counts_ties_half_and_brackets_with_a_bootstrap():
-    def result(replies):  # an evaluation result; here the "reward model" likes longer replies
-        return {"rows": [{"prompt": f"q{i}", "reply": r, "reward": len(r)} for i, r in enumerate(replies)]}
-    new, old = ["long answer"] * 6 + ["same"] * 2 + ["s"] * 2, ["short"] * 6 + ["same"] * 2 + ["ss"] * 2
-    r = rewards.win_rate(result(new), result(old))
-    assert (r["wins"], r["ties"], r["losses"]) == (6, 2, 2) and r["win_rate"] == pytest.approx(0.7)
-    assert r["ci"][0] < 0.7 < r["ci"][1] and 0.3 < r["ci"][0]
-    assert rewards.win_rate(result(old), result(new))["win_rate"] == pytest.approx(0.3)
