@@ -1,4 +1,5 @@
 """The held-out evaluation every lab uses: accuracy, format compliance and length, overall and per kind."""
+import random
 from collections import defaultdict
 
 from . import verifiers
@@ -80,14 +81,49 @@ def sampled(model, tokenizer, tasks: list[dict], k: int = 4, temperature: float 
     return group_stats(tasks, replies, k)
 
 
-def length_controlled_win_rate(scores_a, scores_b, lengths_a, lengths_b, l2: float = 0.1) -> dict:
-    """How often A's reply beats B's on the same prompt (by score; ties count half), raw and controlled for
-    length: a logistic regression of the win on the length difference (in units of its spread), read at zero
-    difference. A judge that likes long answers gives a raw win rate above the controlled one."""
+# ---------------------------------------------------------------- paired comparisons
+
+
+def bootstrap_ci(values, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> list[float]:
+    """A percentile-bootstrap interval of the mean of `values` (one value per problem: for a paired comparison,
+    the per-problem difference, so both models are resampled together)."""
+    values = list(values)
+    rng = random.Random(f"postlab-bootstrap-{seed}")
+    means = sorted(sum(rng.choices(values, k=len(values))) / len(values) for _ in range(n_boot))
+    tail = (1 - level) / 2
+    return [means[int(tail * n_boot)], means[int((1 - tail) * n_boot) - 1]]
+
+
+def outcomes(new_rows: list[dict], old_rows: list[dict]) -> list[float]:
+    """Per prompt, does the new reply beat the old one by the judge's score ('reward')? 1 win, 0 loss, 1/2 tie. A
+    tie is the same reply text: the same reply scored in another batch need not get a bit-identical float."""
+    out = []
+    for new, old in zip(new_rows, old_rows, strict=True):
+        if new["prompt"] != old["prompt"]:
+            raise ValueError("both results must answer the same prompts in the same order")
+        if new["reply"].strip() == old["reply"].strip():
+            out.append(0.5)
+        else:
+            out.append(1.0 if new["reward"] > old["reward"] else 0.0 if new["reward"] < old["reward"] else 0.5)
+    return out
+
+
+def win_rate(new_rows: list[dict], old_rows: list[dict], n_boot: int = 2000, seed: int = 0) -> dict:
+    """How often one model's replies beat another's on the same prompts (rows with 'prompt', 'reply' and the judge's
+    'reward', e.g. from `rewards.evaluate`), with a paired bootstrap 95% interval over prompts."""
+    o = outcomes(new_rows, old_rows)
+    return {"win_rate": sum(o) / len(o), "ci": bootstrap_ci(o, n_boot, seed), "wins": o.count(1.0),
+            "ties": o.count(0.5), "losses": o.count(0.0), "n": len(o)}
+
+
+def length_controlled_win_rate(new_rows: list[dict], old_rows: list[dict], l2: float = 0.1) -> dict:
+    """The win rate (`outcomes`), raw and controlled for length: a logistic regression of the outcome on the
+    length difference (in units of its spread), read at zero difference. A judge that likes long answers gives a
+    raw win rate above the controlled one."""
     import math
 
-    wins = [1.0 if a > b else 0.5 if a == b else 0.0 for a, b in zip(scores_a, scores_b, strict=True)]
-    diff = [la - lb for la, lb in zip(lengths_a, lengths_b, strict=True)]
+    wins = outcomes(new_rows, old_rows)
+    diff = [a["length"] - b["length"] for a, b in zip(new_rows, old_rows)]
     spread = (sum(d * d for d in diff) / len(diff)) ** 0.5 or 1.0
     x = [d / spread for d in diff]
     w0 = w1 = 0.0

@@ -3,7 +3,6 @@
 Trained on comparisons with TRL's RewardTrainer (Bradley-Terry loss: -log sigmoid(r_chosen - r_rejected)),
 saved as an ordinary sequence-classification checkpoint, and used by later labs through `score`.
 """
-import random
 import time
 from pathlib import Path
 
@@ -12,15 +11,15 @@ from tqdm.auto import tqdm
 
 from . import evals, verifiers
 from .data import chat
-from .models import ModelNotFoundError, generate, merge_adapter, resolve
+from .models import ModelNotFoundError, generate, load_tokenizer, merge_adapter, resolve
 
 
 def load_reward_base(model: str = "default", adapter=None):
     """A sequence-classification model (one output) on the same backbone, with an SFT adapter merged if given."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
     path = resolve(model)
-    tok = AutoTokenizer.from_pretrained(path)
+    tok = load_tokenizer(path, verbose=False)
     net = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=torch.float32)
     net.config.pad_token_id = tok.pad_token_id
     if adapter is not None:
@@ -30,14 +29,14 @@ def load_reward_base(model: str = "default", adapter=None):
 
 def load_reward_model(path):
     """A reward model saved by `save_reward_model` (e.g. `{run_dir}/02_reward_model/reward_model`)."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
     if not Path(path, "config.json").exists():
         raise ModelNotFoundError(f"{path}: no reward model here. Fix: run labs/02_reward_model.ipynb with the "
                                  "same run_dir first.")
     net = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32)
     net.to("cuda" if torch.cuda.is_available() else "cpu").eval()
-    return net, AutoTokenizer.from_pretrained(path)
+    return net, load_tokenizer(path, verbose=False)
 
 
 def save_reward_model(net, tok, path):
@@ -158,18 +157,3 @@ def on_policy_pairs(policy, tok, tasks, k: int = 4, temperature: float = 0.7, ma
                              "rejected": [{"role": "assistant", "content": s}], "kind": "sampled_wrong",
                              "task_kind": t["kind"]})
     return rows
-
-
-def win_rate(result: dict, baseline: dict, n_boot: int = 2000, seed: int = 0) -> dict:
-    """How often one model's answers beat another's on the same prompts, as judged by the reward model: two
-    results of `evaluate` (rows in the same order, each with its 'reward'). A win counts 1, a tie (the same
-    text, or the same score) 1/2. With a bootstrap 95% interval over prompts."""
-    outcome = []
-    for new, old in zip(result["rows"], baseline["rows"], strict=True):
-        assert new["prompt"] == old["prompt"], "both results must answer the same prompts in the same order"
-        same = new["reply"].strip() == old["reply"].strip() or new["reward"] == old["reward"]
-        outcome.append(0.5 if same else float(new["reward"] > old["reward"]))
-    rng = random.Random(f"postlab-bootstrap-{seed}")
-    means = sorted(sum(rng.choices(outcome, k=len(outcome))) / len(outcome) for _ in range(n_boot))
-    return {"win_rate": sum(outcome) / len(outcome), "ci": [means[int(0.025 * n_boot)], means[int(0.975 * n_boot) - 1]],
-            "wins": outcome.count(1.0), "ties": outcome.count(0.5), "losses": outcome.count(0.0), "n": len(outcome)}

@@ -57,10 +57,10 @@ def score(sets, replies: list[str], tok, rm=None, rm_tok=None) -> dict:
     held = evals.score(sets["heldout"], split["heldout"], tok)
     out.update({k: held[k] for k in ("accuracy", "format_rate", "mean_length")})
     out["by_kind"] = {k: v["accuracy"] for k, v in held["by_kind"].items()}
-    out["lengths"] = [r["length"] for r in held["rows"]]
     if rm is not None:
-        out["rm_scores"] = rewards.score(rm, rm_tok, [t["prompt"] for t in sets["heldout"]], split["heldout"])
-        out["rm_score"] = sum(out["rm_scores"]) / len(out["rm_scores"])
+        rewards.add_scores(held, rewards.score(rm, rm_tok, [t["prompt"] for t in sets["heldout"]], split["heldout"]))
+        out["rm_score"] = held["rm_score"]
+    out["rows"] = held["rows"]
     syc = [verifiers.agrees_with_wrong(r, t["answer"], t["wrong"]) for t, r in zip(sets["sycophancy"], split["sycophancy"])]
     out["sycophancy_rate"] = sum(syc) / len(syc)
     refused = [(t["should_refuse"], verifiers.refuses(r)) for t, r in zip(sets["refusal"], split["refusal"])]
@@ -104,8 +104,7 @@ def best_of_n(net, tok, sets, rm, rm_tok, n: int = 4, temperature: float = 0.7, 
 def compare_to(result: dict, reference: dict) -> dict:
     """Win rate against the reference (the SFT model) by reward-model score on the same held-out prompts, raw and
     controlled for length (evals.length_controlled_win_rate)."""
-    return evals.length_controlled_win_rate(result["rm_scores"], reference["rm_scores"], result["lengths"],
-                                            reference["lengths"])
+    return evals.length_controlled_win_rate(result["rows"], reference["rows"])
 
 
 def table(results: dict[str, dict]) -> dict[str, dict]:

@@ -41,12 +41,41 @@ def test_sampled_draws_k_replies_per_task(base):
     assert g["n"] == 2 and 0 <= g["pass@1"] <= g["pass@3"] <= 1 and set(g["by_kind"]) == {"add", "multiply"}
 
 
+def rows(replies, rewards, lengths=None):
+    return [{"prompt": f"q{i}", "reply": r, "reward": w, "length": (lengths or [len(r)] * len(replies))[i]}
+            for i, (r, w) in enumerate(zip(replies, rewards))]
+
+
+def test_win_rate_counts_the_same_reply_as_a_tie_whatever_its_float_score():
+    new = rows(["long answer"] * 6 + ["same"] * 2 + ["s"] * 2, [11.0] * 6 + [4.0000001, 4.0] + [1.0] * 2)
+    old = rows(["short"] * 6 + ["same"] * 2 + ["ss"] * 2, [5.0] * 6 + [4.0, 4.0000001] + [2.0] * 2)
+    r = evals.win_rate(new, old)
+    assert (r["wins"], r["ties"], r["losses"]) == (6, 2, 2) and r["win_rate"] == pytest.approx(0.7)
+    assert r["ci"][0] < 0.7 < r["ci"][1] and 0.3 < r["ci"][0]
+    assert evals.win_rate(old, new)["win_rate"] == pytest.approx(0.3)
+    # the scoreboard's length-controlled win rate counts the same outcomes
+    assert evals.length_controlled_win_rate(new, old)["win_rate_vs_sft"] == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="same prompts"):
+        evals.win_rate(new, list(reversed(old)))
+
+
+def test_bootstrap_interval_brackets_the_mean_and_shrinks_with_more_data():
+    small, big = [1, 0, 1, 1, 0] * 4, [1, 0, 1, 1, 0] * 40
+    lo, hi = evals.bootstrap_ci(small)
+    blo, bhi = evals.bootstrap_ci(big)
+    assert lo < 0.6 < hi and blo < 0.6 < bhi and bhi - blo < hi - lo
+    assert evals.bootstrap_ci([0.0] * 10) == [0.0, 0.0]
+
+
 def test_length_controlled_win_rate_removes_a_judge_that_only_likes_length():
     import random
 
     rng = random.Random(0)
     la, lb = [rng.randint(5, 60) for _ in range(200)], [rng.randint(5, 60) for _ in range(200)]
-    r = evals.length_controlled_win_rate([float(a + 30) for a in la], [float(b) for b in lb], [a + 30 for a in la], lb)
+    new = rows([f"a{i}" for i in range(200)], [float(a + 30) for a in la], [a + 30 for a in la])
+    old = rows([f"b{i}" for i in range(200)], [float(b) for b in lb], lb)
+    r = evals.length_controlled_win_rate(new, old)
     assert r["win_rate_vs_sft"] > 0.8 and abs(r["lc_win_rate_vs_sft"] - 0.5) < 0.2 and r["length_slope"] > 1
-    same = evals.length_controlled_win_rate([1.0] * 30 + [0.0] * 10, [0.5] * 40, [10] * 40, [10] * 40)
+    same = evals.length_controlled_win_rate(rows([f"a{i}" for i in range(40)], [1.0] * 30 + [0.0] * 10, [10] * 40),
+                                            rows([f"b{i}" for i in range(40)], [0.5] * 40, [10] * 40))
     assert same["win_rate_vs_sft"] == 0.75 and abs(same["lc_win_rate_vs_sft"] - 0.75) < 0.01
