@@ -10,7 +10,6 @@ Importing unsloth patches transformers and TRL for the rest of the process, so c
 processes: `postlab bench --backend transformers` and `postlab bench --backend unsloth`.
 """
 import json
-import resource
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 from transformers import TrainerCallback
 
 from . import data
+from .runner import peak_rss_mb
 
 
 class StepClock(TrainerCallback):
@@ -58,9 +58,10 @@ def rows(trainer: str, n: int, seq_len: int, seed: int = 0) -> list[dict]:
 
 
 def _peak_memory_gb() -> float:
+    """GPU: the peak allocated memory; CPU: the process's peak RSS (runner.peak_rss_mb)."""
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**30
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB; the process's peak RSS
+    return peak_rss_mb() / 1024
 
 
 def _plain_trainer(trainer, model, train_rows, out_dir, steps, batch_size, seq_len, callback, checkpointing=None):

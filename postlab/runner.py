@@ -3,11 +3,13 @@
 - `start_lab(name, run_dir)` gives a lab its folder in the run directory and a clock; `lab.finish(metrics)`
   writes metrics.json with the wall time and peak memory added.
 - `postlab run` executes every notebook in labs/ with papermill, in order, into a run directory, then
-  writes report.html with every lab's metrics and figures.
+  writes report.html with every lab's metrics and figures. runs/latest points at the newest run (the notebooks'
+  default run_dir), and `postlab run --resume RUN_DIR` goes on with a run that stopped, skipping finished labs.
 """
 import argparse
 import html
 import json
+import os
 import resource
 import sys
 import time
@@ -17,7 +19,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    """This process's peak resident memory in MB (getrusage reports KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 class Lab:
@@ -59,25 +63,53 @@ def labs_dir() -> Path:
                      "Fix: run from the postlab checkout, or pass --labs-dir.")
 
 
-def run_notebooks(notebooks, run_dir: Path, model: str | None, smoke: bool, seed: int, preset: str = "auto") -> list[dict]:
+def run_notebooks(notebooks, run_dir: Path, settings: dict) -> list[dict]:
+    """Execute the notebooks in order into run_dir with papermill. Each lab that finishes is recorded in
+    run_dir/run.json, so `postlab run --resume run_dir` skips it."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
     from tqdm.auto import tqdm
 
-    done = []
+    state = read_state(run_dir) or {"settings": settings, "done": {}}
     for nb in tqdm(notebooks, desc="labs", unit="lab"):
+        if nb.stem in state["done"]:
+            print(f"postlab run: {nb.stem} finished in an earlier run of {run_dir}; skipped", flush=True)
+            continue
         out = run_dir / nb.name
         t0 = time.time()
         print(f"postlab run: {nb.stem} -> {out}", flush=True)
         try:
             pm.execute_notebook(str(nb), str(out), kernel_name="python3", cwd=str(nb.parent), progress_bar=True,
-                                parameters=dict(model=model, preset=preset, run_dir=str(run_dir), smoke=smoke,
-                                                seed=seed))
+                                parameters=dict(**settings, run_dir=str(run_dir)))
         except PapermillExecutionError as e:
             sys.exit(f"postlab run: {nb.name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
-                     f"{e.ename}: {e.evalue}\nThe executed notebook with the traceback is {out}")
-        done.append({"lab": nb.stem, "wall_s": round(time.time() - t0, 1)})
-    return done
+                     f"{e.ename}: {e.evalue}\nThe executed notebook with the traceback is {out}\n"
+                     f"Once it is fixed, go on where it stopped: postlab run --resume {run_dir}")
+        state["done"][nb.stem] = round(time.time() - t0, 1)
+        (run_dir / "run.json").write_text(json.dumps(state, indent=1))
+    return [{"lab": lab, "wall_s": s} for lab, s in state["done"].items()]
+
+
+def read_state(run_dir: Path) -> dict | None:
+    """What `postlab run` recorded in run_dir: its settings and the labs that finished, with their wall times."""
+    path = Path(run_dir) / "run.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def point_latest(run_dir: Path, runs: Path) -> None:
+    """Make runs/latest point at run_dir: the notebooks' default run_dir, so a lab opened in JupyterLab after
+    `postlab run` finds that run. A real folder there (labs run by hand) is left alone, and said so."""
+    latest = runs / "latest"
+    runs.mkdir(parents=True, exist_ok=True)
+    if latest.exists() and not latest.is_symlink():
+        print(f"postlab run: {latest} is a folder of its own (labs run by hand); it is left as it is. Open the labs "
+              f"with run_dir={str(run_dir)!r} to use this run.")
+        return
+    target = run_dir.relative_to(runs) if run_dir.parent == runs else run_dir
+    tmp = runs / f".latest-{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target, target_is_directory=True)
+    tmp.replace(latest)  # atomic: latest always points at a run
 
 
 def write_report(run_dir: Path, timings: list[dict] | None = None) -> Path:
@@ -147,13 +179,16 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="postlab", description="postlab: a Jupyter-first lab kit for LLM post-training")
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run every lab headlessly with papermill, then write report.html")
-    r.add_argument("--run-dir", default=None, help="where executed notebooks and results go (default runs/<time>)")
+    r.add_argument("--run-dir", default=None, help="where executed notebooks and results go (default runs/<time>); "
+                   "runs/latest points at the newest run")
+    r.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="go on with an interrupted run: the labs it finished are skipped, its settings are kept")
     r.add_argument("--model", default=None, help="the preset's model if not given; 'default' (embedded "
                    "SmolLM2-135M-Instruct), a Hugging Face id or a local directory")
-    r.add_argument("--preset", default="auto", choices=["auto", "cpu", "gpu", "gpu-4bit"],
-                   help="model and budgets of every lab (postlab/presets.py); auto: gpu when CUDA is visible")
-    r.add_argument("--smoke", action="store_true", help="short runs (a few real training steps) for a quick check")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--preset", default=None, choices=["auto", "cpu", "gpu", "gpu-4bit"],
+                   help="model and budgets of every lab (postlab/presets.py); auto (the default): gpu when CUDA is visible")
+    r.add_argument("--smoke", action="store_true", default=None, help="short runs (a few real training steps) for a quick check")
+    r.add_argument("--seed", type=int, default=None)
     r.add_argument("--labs", nargs="*", default=None, help="only these labs, by prefix (e.g. 01 02)")
     r.add_argument("--labs-dir", default=None, help="folder of lab notebooks (default: the checkout's labs/)")
     sub.add_parser("bench", help="training throughput, peak memory and wall time (postlab bench --help)")
@@ -165,13 +200,28 @@ def main(argv=None):
         notebooks = [nb for nb in notebooks if any(nb.name.startswith(x) for x in a.labs)]
     if not notebooks:
         sys.exit(f"postlab run: no lab notebooks matched in {folder}")
-    run_dir = Path(a.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")).resolve()
+    given = {"model": a.model, "preset": a.preset, "smoke": a.smoke, "seed": a.seed}
+    if a.resume:
+        run_dir = Path(a.resume).resolve()
+        state = read_state(run_dir)
+        if state is None:
+            sys.exit(f"postlab run: {run_dir} holds no run.json, so there is nothing to resume. Fix: pass the folder "
+                     "of a run started by `postlab run`, or start a new run without --resume.")
+        clash = {k: v for k, v in given.items() if v is not None and v != state["settings"][k]}
+        if clash:
+            sys.exit(f"postlab run: {run_dir} was run with {state['settings']}; --resume keeps those settings, and "
+                     f"{clash} differ. Fix: drop them, or start a new run without --resume.")
+        settings = state["settings"]
+    else:
+        run_dir = Path(a.run_dir or folder.resolve().parent / "runs" / time.strftime("%Y%m%d-%H%M%S")).resolve()
+        settings = {"model": a.model, "preset": a.preset or "auto", "smoke": bool(a.smoke), "seed": a.seed or 0}
     run_dir.mkdir(parents=True, exist_ok=True)
+    point_latest(run_dir, folder.resolve().parent / "runs")
     t0 = time.time()
     from .presets import resolve
 
-    resolve(a.preset)  # a preset this machine cannot run stops here, before any lab starts
-    timings = run_notebooks(notebooks, run_dir, a.model, a.smoke, a.seed, a.preset)
+    resolve(settings["preset"])  # a preset this machine cannot run stops here, before any lab starts
+    timings = run_notebooks(notebooks, run_dir, settings)
     report = write_report(run_dir, timings)
     print(f"postlab run: {len(timings)} labs in {time.time() - t0:.0f} s; report: {report}")
 

@@ -1,0 +1,77 @@
+"""The main job: runs/latest, resuming a run that stopped, the report, peak memory."""
+import json
+import subprocess
+import sys
+
+import nbformat
+
+from postlab import runner
+
+POSTLAB = [sys.executable, "-m", "postlab.runner"]
+
+
+def lab_notebook(path, body):
+    book = nbformat.v4.new_notebook()
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    book.cells = [nbformat.v4.new_code_cell("model = None\npreset = 'auto'\nrun_dir = '../runs/latest'\nsmoke = False\nseed = 0",
+                                            metadata={"tags": ["parameters"]}),
+                  nbformat.v4.new_code_cell(body)]
+    nbformat.write(book, path)
+
+
+def test_latest_points_at_the_newest_run_and_resume_skips_finished_labs(tmp_path):
+    labs = tmp_path / "labs"
+    labs.mkdir()
+    gate = tmp_path / "gate"
+    lab_notebook(labs / "01_first.ipynb", "from postlab.runner import start_lab\nimport pathlib\n"
+                 "lab = start_lab('01_first', run_dir)\n"
+                 "count = lab.dir / 'count'\ncount.write_text(str(int(count.read_text()) + 1 if count.exists() else 1))\n"
+                 "lab.finish({'seed': seed})")
+    lab_notebook(labs / "02_second.ipynb", f"import pathlib\nassert pathlib.Path({str(gate)!r}).exists(), 'gate closed'\n"
+                 "from postlab.runner import start_lab\nstart_lab('02_second', run_dir).finish({})")
+    run = subprocess.run(POSTLAB + ["run", "--labs-dir", str(labs), "--run-dir", str(tmp_path / "runs" / "a"), "--seed", "3"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode != 0 and "02_second.ipynb failed" in run.stderr and "--resume" in run.stderr
+    latest = tmp_path / "runs" / "latest"
+    assert latest.is_symlink() and latest.resolve() == (tmp_path / "runs" / "a").resolve()
+    state = json.loads((tmp_path / "runs" / "a" / "run.json").read_text())
+    assert list(state["done"]) == ["01_first"] and state["settings"]["seed"] == 3
+
+    clash = subprocess.run(POSTLAB + ["run", "--labs-dir", str(labs), "--resume", str(tmp_path / "runs" / "a"), "--seed", "1"],
+                           capture_output=True, text=True, timeout=600)
+    assert clash.returncode != 0 and "keeps those settings" in clash.stderr
+    gate.touch()
+    resumed = subprocess.run(POSTLAB + ["run", "--labs-dir", str(labs), "--resume", str(tmp_path / "runs" / "a")],
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "01_first finished in an earlier run" in resumed.stdout
+    assert (tmp_path / "runs" / "a" / "01_first" / "count").read_text() == "1"  # not run again
+    assert json.loads((tmp_path / "runs" / "a" / "02_second" / "metrics.json").read_text())["wall_s"] >= 0
+    assert json.loads((tmp_path / "runs" / "a" / "01_first" / "metrics.json").read_text())["seed"] == 3
+    report = (tmp_path / "runs" / "a" / "report.html").read_text()
+    assert "01_first" in report and "02_second" in report
+
+    again = subprocess.run(POSTLAB + ["run", "--labs-dir", str(labs), "--run-dir", str(tmp_path / "runs" / "b")],
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and latest.resolve() == (tmp_path / "runs" / "b").resolve()
+
+
+def test_a_folder_of_labs_run_by_hand_is_not_replaced(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    (runs / "latest").mkdir(parents=True)
+    (runs / "latest" / "mine.txt").write_text("keep")
+    runner.point_latest(runs / "new", runs)
+    assert (runs / "latest" / "mine.txt").read_text() == "keep" and "left as it is" in capsys.readouterr().out
+
+
+def test_peak_memory_is_in_megabytes(monkeypatch):
+    import resource
+
+    class Usage:
+        ru_maxrss = 2 * 2**20  # 2 GiB on Linux (KiB), 2 MiB on macOS (bytes)
+
+    monkeypatch.setattr(resource, "getrusage", lambda who: Usage)
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert runner.peak_rss_mb() == 2048
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert runner.peak_rss_mb() == 2
