@@ -24,6 +24,16 @@ LORA_DEFAULTS = dict(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-
 CHECKPOINT_ABOVE = 1.5e9
 
 
+# The chat template a model without one gets (most base models): plain "User:" / "Assistant:" turns, each ended by
+# the tokenizer's end-of-sequence token, so a reply ends where generation should stop. Post-training starts from
+# base models; with this every lab runs on one, and SFT teaches it the turns.
+PLAIN_CHAT_TEMPLATE = (
+    "{% for m in messages %}"
+    "{% if m['role'] == 'system' %}{{ m['content'] }}\n\n"
+    "{% else %}{{ 'User: ' if m['role'] == 'user' else 'Assistant: ' }}{{ m['content'] }}{{ eos_token }}\n{% endif %}"
+    "{% endfor %}{% if add_generation_prompt %}Assistant: {% endif %}")
+
+
 class ModelNotFoundError(RuntimeError):
     """A model that cannot be loaded offline; the message says what to do."""
 
@@ -74,6 +84,31 @@ def resolve(model: str) -> str:
     if model in (None, "", "default", DEFAULT_MODEL, f"HuggingFaceTB/{DEFAULT_MODEL}"):
         return str(default_model_dir())
     return str(model)
+
+
+def load_tokenizer(path: str, verbose: bool = True):
+    """The tokenizer of a model, ready for chat: a model without a chat template gets PLAIN_CHAT_TEMPLATE (and the
+    message says so), one without a pad token pads with its end-of-sequence token."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    if tok.eos_token is None:
+        raise ValueError(f"{path}: the tokenizer has no end-of-sequence token, so a reply could never end. Fix: set "
+                         "eos_token in its tokenizer_config.json, or use another model.")
+    if not tok.chat_template:
+        tok.chat_template = PLAIN_CHAT_TEMPLATE
+        if verbose:
+            print(f"postlab: {path} has no chat template (a base model?); using postlab's plain one: 'User: ...' and "
+                  f"'Assistant: ...' turns, each ended by {tok.eos_token!r} (models.PLAIN_CHAT_TEMPLATE).")
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def adapter_norm(net) -> float:
+    """The size of what a LoRA adapter has learned: the norm of its B matrices, which start at zero, so any
+    training step that changed the model makes it positive (a reward model's new score head is not counted)."""
+    return sum(float(p.detach().float().pow(2).sum()) for n, p in net.named_parameters() if "lora_B" in n) ** 0.5
 
 
 def choose_backend(backend: str = "auto") -> tuple[str, str, str]:
@@ -134,13 +169,13 @@ def load_model(model: str = "default", backend: str = "auto", lora=None, adapter
     if backend == "unsloth":
         return _load_unsloth(path, adapter, lora, max_seq_length, dtype, checkpointing, load_in_4bit)
 
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     local = Path(path).is_dir()
     if not local and os.sep in path and not path.count("/") == 1:
         raise _not_found(name, FileNotFoundError(f"no directory {path}"))
     try:
-        tok = AutoTokenizer.from_pretrained(path)
+        tok = load_tokenizer(path, verbose)
         dtype = dtype or (torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32)
         quant = {}
         if load_in_4bit:
@@ -151,8 +186,6 @@ def load_model(model: str = "default", backend: str = "auto", lora=None, adapter
         net = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **quant)
     except (OSError, ValueError) as e:
         raise _not_found(name, e) from None
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
     if not load_in_4bit:
         net.to(device)
     if adapter is not None:
@@ -193,9 +226,10 @@ def add_lora(net, task_type: str = "CAUSAL_LM", checkpointing=None, **lora):
 def lora_kwargs(net, top_layers: int | None = None, **overrides) -> dict:
     """LoRA arguments with postlab's defaults; top_layers=n limits the adapter to the top n blocks."""
     top = {}
-    if top_layers is not None:
+    if top_layers is not None:  # (a model with fewer layers gets them all)
         layers = net.config.num_hidden_layers
-        top = {"layers_to_transform": list(range(layers - top_layers, layers)), "target_modules": linear_layer_names(net)}
+        top = {"layers_to_transform": list(range(max(0, layers - top_layers), layers)),
+               "target_modules": linear_layer_names(net)}
     return {**LORA_DEFAULTS, **top, **overrides}
 
 
@@ -225,6 +259,8 @@ def _load_unsloth(path, adapter, lora, max_seq_length, dtype, checkpointing=None
     net.postlab_backend = "unsloth"  # add_lora (here and in postlab.train) goes through unsloth for this model
     if lora:
         net = add_lora(net, "CAUSAL_LM", checkpointing, **(lora if isinstance(lora, dict) else {}))
+    if not tok.chat_template:
+        tok.chat_template = PLAIN_CHAT_TEMPLATE
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return net, tok

@@ -62,8 +62,11 @@ def resolve(preset: str = "auto") -> str:
     return preset
 
 
-def lab(name: str, preset: str = "auto", smoke: bool = False) -> dict:
-    """The settings of lab `name`: {"preset", "model", "load": load_model kwargs, and the lab's budgets}."""
+def lab(name: str, preset: str = "auto", smoke: bool = False, **given) -> dict:
+    """The settings of lab `name`: {"preset", "model", "load": load_model kwargs, and the lab's budgets}.
+
+    `given` are the notebook's own parameters: each one that is not None wins over the preset (0, False and [] are
+    values, not gaps: `eval_every=0` turns evaluation off, `noise_levels=[]` skips the sweep). Prints the result."""
     chosen = resolve(preset)
     budgets = BUDGETS["cpu" if chosen == "cpu" else "gpu"]
     if name not in budgets:
@@ -71,6 +74,7 @@ def lab(name: str, preset: str = "auto", smoke: bool = False) -> dict:
     out = {"preset": chosen, "model": MODELS[chosen]["model"], "load": dict(MODELS[chosen]["load"]), **budgets[name]}
     if smoke:
         out.update(SMOKE[name])
+    out.update({k: v for k, v in given.items() if v is not None})
     print(f"postlab: preset {chosen}{' (smoke)' if smoke else ''} for {name}: "
           + ", ".join(f"{k}={v}" for k, v in out.items() if k != "preset"))
     return out

@@ -1,7 +1,12 @@
 """The set-up files agree with each other: pyproject, environment.yml, README, .ci/run."""
 import re
-import tomllib
+import sys
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (pyproject's dev extra installs tomli there)
+    import tomli as tomllib
 
 import yaml
 from packaging.requirements import Requirement
