@@ -14,7 +14,7 @@ import torch
 BUDGETS = {
     "cpu": {  # the whole default run (six labs): 26 min 39 s measured on a 2-core laptop CPU
         "01_sft": dict(max_steps=40, batch_size=8, eval_per_kind=10, max_new_tokens=64),
-        "02_reward_model": dict(max_steps=40, sweep_steps=5, noise_levels=[0.0, 0.1, 0.25], sample_prompts=40,
+        "02_reward_model": dict(max_steps=40, made_pairs=64, sweep_steps=5, noise_levels=[0.0, 0.1, 0.25], sample_prompts=40,
                                 bon_per_kind=3, heldout_per_kind=8, sweep_per_kind=4, max_new_tokens=48),
         "03_ppo": dict(steps=4, batch_size=8, eval_per_kind=4, kl_per_kind=2, max_new_tokens=32),
         "04_dpo_on_your_data": dict(n_pairs=48, steps=8, batch_size=4, eval_per_kind=6, max_new_tokens=48),
@@ -24,7 +24,7 @@ BUDGETS = {
     },
     "gpu": {
         "01_sft": dict(max_steps=300, batch_size=16, eval_per_kind=50, max_new_tokens=64),
-        "02_reward_model": dict(max_steps=150, sweep_steps=40, noise_levels=[0.0, 0.1, 0.25], sample_prompts=200,
+        "02_reward_model": dict(max_steps=150, made_pairs=256, sweep_steps=40, noise_levels=[0.0, 0.1, 0.25], sample_prompts=200,
                                 bon_per_kind=16, heldout_per_kind=16, sweep_per_kind=8, max_new_tokens=48),
         "03_ppo": dict(steps=40, batch_size=32, eval_per_kind=25, kl_per_kind=8, max_new_tokens=32),
         "04_dpo_on_your_data": dict(n_pairs=400, steps=60, batch_size=8, eval_per_kind=25, max_new_tokens=48),
@@ -34,13 +34,13 @@ BUDGETS = {
     },
 }
 SMOKE = {  # a few real training steps, tiny evaluations and short replies: checks that everything runs, on any preset
-    "01_sft": dict(max_steps=3, eval_per_kind=2, max_new_tokens=16),
-    "02_reward_model": dict(max_steps=2, sweep_steps=1, noise_levels=[0.0], sample_prompts=3, bon_per_kind=1,
+    "01_sft": dict(max_steps=10, eval_per_kind=2, max_new_tokens=16),  # 10 steps: the house style, for the later labs
+    "02_reward_model": dict(max_steps=2, made_pairs=16, sweep_steps=1, noise_levels=[0.0], sample_prompts=3, bon_per_kind=1,
                             heldout_per_kind=2, sweep_per_kind=1, max_new_tokens=16),
     "03_ppo": dict(steps=1, batch_size=4, eval_per_kind=1, kl_per_kind=1, max_new_tokens=12),
     "04_dpo_on_your_data": dict(n_pairs=8, steps=1, batch_size=2, eval_per_kind=1, max_new_tokens=16),
-    "05_reasoning_rl": dict(steps=1, prompts_per_step=1, eval_per_kind=1, eval_every=1, probe_per_kind=1, variants=[],
-                            max_new_tokens=16),
+    "05_reasoning_rl": dict(steps=2, prompts_per_step=2, eval_per_kind=1, eval_every=1, probe_per_kind=1, variants=[],
+                            max_new_tokens=48),  # room for a counting answer: groups whose rewards differ
     "06_scoreboard": dict(per_kind=1, probes=2, best_of=2, kl_prompts=2, max_new_tokens=12),
 }
 MODELS = {  # model and load_model arguments of each preset

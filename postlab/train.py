@@ -114,7 +114,7 @@ def budget(trainer) -> dict:
     a = trainer.args
     rows = a.per_device_train_batch_size * a.gradient_accumulation_steps
     out = {"optimizer updates": trainer.state.global_step, "learning rate": a.learning_rate,
-           "schedule": a.lr_scheduler_type if isinstance(a.lr_scheduler_type, str) else a.lr_scheduler_type.value}
+           "schedule": getattr(a.lr_scheduler_type, "value", a.lr_scheduler_type)}
     if hasattr(a, "num_generations"):  # GRPO, RLOO: rollouts of sampled answers
         passes = a.steps_per_generation * a.num_iterations
         out.update({"rollouts": trainer.state.global_step // passes, "answers per rollout": a.generation_batch_size,

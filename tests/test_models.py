@@ -25,15 +25,17 @@ def test_tokenizer_ends_turns_with_im_end(base):
 
 
 def test_generation_stops_at_end_of_assistant_turn(base):
+    """The reply's tokens end at the first <|im_end|>: everything after it is padding, and no new turn
+    (<|im_start|>user ...) was written before it, which is what a wrong end-of-sequence token gave."""
     net, tok = base
-    text = models.chat_text(tok, "Say hello.")
-    enc = tok(text, return_tensors="pt", add_special_tokens=False)
-    with torch.no_grad():
-        out = net.generate(**enc, max_new_tokens=60, do_sample=False, pad_token_id=tok.pad_token_id)
-    new = out[0, enc["input_ids"].shape[1]:].tolist()
-    assert tok.eos_token_id in new, "generation ran to the token limit instead of ending the turn"
+    enc = tok([models.chat_text(tok, "Say hello.")], return_tensors="pt", add_special_tokens=False)
+    answer = models.decode(net, enc["input_ids"], enc["attention_mask"], 60, tok.eos_token_id)[0].tolist()
+    assert tok.eos_token_id in answer, "generation ran to the token limit instead of ending the turn"
+    end = answer.index(tok.eos_token_id)
+    assert 0 < end and all(t == tok.eos_token_id for t in answer[end:])
+    assert tok.convert_tokens_to_ids("<|im_start|>") not in answer[:end]
     reply = postlab.generate(net, tok, ["Say hello."], max_new_tokens=60, progress=False)[0]
-    assert reply and "<|im_start|>" not in reply and "user\n" not in reply
+    assert reply == tok.decode(answer[:end]).strip()
 
 
 def test_batched_greedy_generation_matches_one_by_one(base):
@@ -44,9 +46,17 @@ def test_batched_greedy_generation_matches_one_by_one(base):
     assert together == alone  # left padding must not change greedy replies
 
 
-def test_decode_equals_model_generate_greedy(base):
-    """Our token loop (finished rows leave the batch) gives what transformers' generate gives, row for row."""
+@pytest.mark.parametrize("adapter", [False, True], ids=["plain", "trained-looking LoRA, folded"])
+def test_decode_equals_model_generate_greedy(base, adapter):
+    """Our token loop (finished rows leave the batch; on a CPU the LoRA adapter folded into the weights) gives what
+    transformers' generate gives with the adapter as three separate products, row for row."""
     net, tok = base
+    if adapter:
+        net, _ = postlab.load_model(lora=True, verbose=False)
+        torch.manual_seed(0)
+        for n, p in net.named_parameters():  # B away from zero: the adapter changes the replies
+            if "lora_B" in n:
+                torch.nn.init.normal_(p, std=0.01)
     prompts = ["What is 2 + 2?", "Write a long story about a cat who learns to count to twenty.", "Say hi."]
     tok.padding_side = "left"
     enc = tok([models.chat_text(tok, p) for p in prompts], return_tensors="pt", padding=True, add_special_tokens=False)
@@ -57,6 +67,10 @@ def test_decode_equals_model_generate_greedy(base):
     assert ours.shape == ref.shape and torch.equal(ours, ref)
     ended = (ours == tok.eos_token_id).any(1)
     assert ended.any() and not ended.all(), "the test needs one row that ends early and one that runs on"
+    if adapter:  # the adapter acted: the replies differ from the base model's
+        with torch.no_grad():
+            plain = base[0].generate(**enc, max_new_tokens=30, do_sample=False, pad_token_id=tok.pad_token_id)
+        assert not torch.equal(plain[:, enc["input_ids"].shape[1]:], ref)
 
 
 def test_sampled_replies_come_back_in_prompt_order(base):

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 import torch
@@ -26,11 +27,25 @@ def test_gpu_presets_when_cuda_is_visible(monkeypatch):
 
 
 def test_every_lab_reads_every_budget_of_its_preset():
-    """The tables are what the notebooks use: each budget key appears as cfg["key"] in its notebook."""
+    """The tables are what the notebooks use: each budget key appears as cfg["key"] in its notebook, and every budget
+    that is also a notebook parameter is handed to presets.lab, so a value the user sets wins."""
     for lab, budget in presets.BUDGETS["cpu"].items():
         assert budget.keys() == presets.BUDGETS["gpu"][lab].keys() >= presets.SMOKE[lab].keys()
-        source = "\n".join("".join(c["source"]) for c in json.loads((REPO / "labs" / f"{lab}.ipynb").read_text())["cells"])
-        assert f'presets.lab("{lab}", preset, smoke)' in source
+        cells = json.loads((REPO / "labs" / f"{lab}.ipynb").read_text())["cells"]
+        source = "\n".join("".join(c["source"]) for c in cells)
+        params = "\n" + next("".join(c["source"]) for c in cells if "parameters" in c["metadata"].get("tags", []))
+        assert f'presets.lab("{lab}", preset, smoke, model=model' in source
         missing = [k for k in budget if f'cfg["{k}"]' not in source]
         assert not missing, f"{lab} ignores its preset's {missing}"
+        not_passed = [k for k in budget if f"\n{k} = " in params and f"{k}={k}" not in source]
+        assert not not_passed, f"{lab} does not pass its parameters {not_passed} to presets.lab"
         assert "torch.cuda" not in source, f"{lab} branches on hardware itself"
+        assert not re.search(r"(\w+) = \1 or cfg\[", source), f"{lab} resolves a parameter with `or`, which swallows 0 and []"
+
+
+def test_a_parameter_set_to_zero_or_empty_wins_over_the_preset(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cfg = presets.lab("05_reasoning_rl", "cpu", eval_every=0, variants=[], steps=None)
+    assert cfg["eval_every"] == 0 and cfg["variants"] == [] and cfg["steps"] == presets.BUDGETS["cpu"]["05_reasoning_rl"]["steps"]
+    assert presets.lab("02_reward_model", "cpu", smoke=True, noise_levels=[])["noise_levels"] == []
+    assert presets.lab("01_sft", "cpu", model="/my/model")["model"] == "/my/model"
