@@ -244,7 +244,8 @@ def updates(cfg: PPOConfig) -> int:
 def budget(cfg: PPOConfig) -> dict:
     """What a PPO run spends, in the units of train.budget (compare.budget_table sets them side by side)."""
     return {"optimizer updates": updates(cfg), "learning rate": cfg.lr, "schedule": schedule(updates(cfg))["lr_scheduler_type"],
-            "rollouts": cfg.steps, "answers per rollout": cfg.batch_size, "answers per update": cfg.minibatch_size,
+            "rollouts": cfg.steps, "answers per rollout": cfg.batch_size, "answers per prompt": 1,
+            "answers per update": cfg.minibatch_size,
             "passes over each rollout": cfg.ppo_epochs}
 
 

@@ -12,7 +12,7 @@ The GPU budgets are starting points sized for one 24-80 GB GPU, not tuned result
 import torch
 
 BUDGETS = {
-    "cpu": {  # the whole default run (six labs): 26 min 39 s measured on a 2-core laptop CPU
+    "cpu": {  # the whole default run (six labs): 33 min 57 s measured on a 2-core laptop CPU (2026-12-03)
         "01_sft": dict(max_steps=40, batch_size=8, eval_per_kind=10, max_new_tokens=64),
         "02_reward_model": dict(max_steps=40, made_pairs=64, sweep_steps=5, noise_levels=[0.0, 0.1, 0.25], sample_prompts=40,
                                 bon_per_kind=3, heldout_per_kind=8, sweep_per_kind=4, max_new_tokens=48),

@@ -118,7 +118,8 @@ def budget(trainer) -> dict:
     if hasattr(a, "num_generations"):  # GRPO, RLOO: rollouts of sampled answers
         passes = a.steps_per_generation * a.num_iterations
         out.update({"rollouts": trainer.state.global_step // passes, "answers per rollout": a.generation_batch_size,
-                    "answers per update": rows, "passes over each rollout": a.num_iterations})
+                    "answers per prompt": a.num_generations, "answers per update": rows,
+                    "passes over each rollout": a.num_iterations})
     elif hasattr(a, "beta"):  # the preference trainers; KTO's rows are the two halves of a pair
         out["pairs per update"] = rows // 2 if type(a).__name__ == "KTOConfig" else rows
     else:
