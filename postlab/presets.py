@@ -37,7 +37,9 @@ SMOKE = {  # a few real training steps, tiny evaluations and short replies: chec
     "01_sft": dict(max_steps=10, eval_per_kind=2, max_new_tokens=16),  # 10 steps: the house style, for the later labs
     "02_reward_model": dict(max_steps=2, made_pairs=16, sweep_steps=1, noise_levels=[0.0], sample_prompts=3, bon_per_kind=1,
                             heldout_per_kind=2, sweep_per_kind=1, max_new_tokens=16),
-    "03_ppo": dict(steps=1, batch_size=4, eval_per_kind=1, kl_per_kind=1, max_new_tokens=12),
+    # 4 prompts x 2 answers for RLOO: at 12 tokens the smoke SFT model's two answers to a prompt are the same text a
+    # quarter of the time (no signal); with 2 prompts that left RLOO's one update at zero about once in 16 runs
+    "03_ppo": dict(steps=1, batch_size=8, eval_per_kind=1, kl_per_kind=1, max_new_tokens=16),
     "04_dpo_on_your_data": dict(n_pairs=8, steps=1, batch_size=2, eval_per_kind=1, max_new_tokens=16),
     "05_reasoning_rl": dict(steps=2, prompts_per_step=2, eval_per_kind=1, eval_every=1, probe_per_kind=1, variants=[],
                             max_new_tokens=48),  # room for a counting answer: groups whose rewards differ
