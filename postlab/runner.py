@@ -41,6 +41,9 @@ class Lab:
         return None
 
     def finish(self, metrics: dict) -> dict:
+        from .headlines import check
+
+        check(metrics.get("headlines", []))
         metrics = {**metrics, "wall_s": round(time.time() - self.t0, 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
         (self.dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         print(f"{self.name}: wrote {self.dir / 'metrics.json'} (wall {metrics['wall_s']} s, "
@@ -120,6 +123,12 @@ def write_report(run_dir: Path, timings: list[dict] | None = None) -> Path:
     run_dir = Path(run_dir)
     (run_dir / "plotly.min.js").write_text(get_plotlyjs())
     parts = [f"<h1>postlab run: {html.escape(str(run_dir))}</h1>"]
+    labs = {m.parent.name: json.loads(m.read_text()) for m in sorted(run_dir.glob("*/metrics.json"))}
+    rows = "".join(_headline_row(name, h) for name, metrics in labs.items() for h in metrics.get("headlines", []))
+    if rows:
+        parts.append("<h2>Headlines: what each lab measured, paired, with its 95% interval</h2><table><tr><th>lab</th>"
+                     "<th>headline</th><th>before</th><th>after</th><th>change</th><th>95% interval</th><th>n</th>"
+                     f"<th>verdict</th></tr>{rows}</table>")
     board_file = run_dir / "scoreboard.json"
     if board_file.exists():  # written by lab 06: every model, one evaluation, the pitfalls
         board = json.loads(board_file.read_text())
@@ -139,14 +148,19 @@ def write_report(run_dir: Path, timings: list[dict] | None = None) -> Path:
                      f"<th>peak RSS MB</th></tr>{rows}<tr><td><b>total</b></td>"
                      f"<td><b>{sum(t['wall_s'] for t in timings):.1f}</b></td><td><b>{max((p for p in peaks.values() if p), default=0)}"
                      "</b></td></tr></table>")
-    for metrics_file in sorted(run_dir.glob("*/metrics.json")):
-        lab = metrics_file.parent
-        metrics = json.loads(metrics_file.read_text())
-        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>"
-                       for k, v in _flatten(metrics).items())
-        parts.append(f"<h2>{html.escape(lab.name)}</h2><table>{rows}</table>")
+    for name, metrics in labs.items():
+        lab = run_dir / name
+        parts.append(f"<h2>{html.escape(name)}</h2>")
+        rows = "".join(_headline_row(None, h) for h in metrics.get("headlines", []))
+        if rows:
+            parts.append("<table><tr><th>headline</th><th>before</th><th>after</th><th>change</th><th>95% interval</th>"
+                         f"<th>n</th><th>verdict</th></tr>{rows}</table><p><small>{html.escape(metrics['headlines'][0]['test'])}"
+                         "</small></p>")
         for fig_file in sorted(lab.glob("*.plotly.json")):
             parts.append(pio.to_html(pio.read_json(fig_file), full_html=False, include_plotlyjs=False))
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>"
+                       for k, v in _flatten({k: v for k, v in metrics.items() if k != "headlines"}).items())
+        parts.append(f"<details><summary>every metric of {html.escape(name)}</summary><table>{rows}</table></details>")
     style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
              "td,th{border:1px solid #ddd;padding:2px 8px;text-align:left}")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>postlab report</title>"
@@ -154,6 +168,19 @@ def write_report(run_dir: Path, timings: list[dict] | None = None) -> Path:
     out = run_dir / "report.html"
     out.write_text(page)
     return out
+
+
+def _headline_row(lab, h) -> str:
+    from .headlines import as_taught, verdict
+
+    v = verdict(h)
+    said = {"up": "rose", "down": "fell"}.get(v, "no measurable change (interval includes 0)")
+    colour = "#1a7f37" if as_taught(h) else "#888" if v == "no measurable change" else "#b42318"
+    cells = ([html.escape(lab)] if lab else []) + [html.escape(h["name"]), f"{h['before']:.3f}", f"{h['after']:.3f}",
+                                                   f"{h['delta']:+.3f}", f"[{h['ci'][0]:+.3f}, {h['ci'][1]:+.3f}]",
+                                                   str(h["n"])]
+    return ("<tr>" + "".join(f"<td>{c}</td>" for c in cells)
+            + f"<td style='color:{colour}'><b>{said}</b> (taught: {h['expect']})</td></tr>")
 
 
 def _flatten(d: dict, prefix="") -> dict:
