@@ -52,7 +52,7 @@ def table(result: dict):
 def group_stats(tasks: list[dict], replies: list[str], k: int) -> dict:
     """`k` replies per task (task by task), checked as reasoning RL checks them (verifiers.correctness_reward: one
     committed answer). pass@1: share of replies right; pass@k: share of tasks with at least one right; mixed: share
-    of tasks whose k replies are neither all right nor all wrong. Only mixed groups teach GRPO anything: in a
+    of tasks whose k replies are neither all right nor all wrong; per_task: each task's share of right replies. Only mixed groups teach GRPO anything: in a
     group whose rewards are all equal every answer's advantage is zero."""
     if len(replies) != k * len(tasks):
         raise ValueError(f"{len(replies)} replies for {len(tasks)} tasks: expected {k} per task.")
@@ -69,7 +69,8 @@ def group_stats(tasks: list[dict], replies: list[str], k: int) -> dict:
     by_kind = defaultdict(list)
     for r in rows:
         by_kind[r["kind"]].append(r)
-    return {**summary_k(rows), "by_kind": {kind: summary_k(rs) for kind, rs in by_kind.items()}}
+    return {**summary_k(rows), "by_kind": {kind: summary_k(rs) for kind, rs in by_kind.items()},
+            "per_task": [r["right"] / k for r in rows]}  # each task's share of right replies, for paired comparisons
 
 
 def sampled(model, tokenizer, tasks: list[dict], k: int = 4, temperature: float = 0.7, max_new_tokens: int = 64,
@@ -138,3 +139,21 @@ def length_controlled_win_rate(new_rows: list[dict], old_rows: list[dict], l2: f
         w0, w1 = w0 - (h11 * g0 - h01 * g1) / det, w1 - (h00 * g1 - h01 * g0) / det
     return {"win_rate_vs_sft": sum(wins) / len(wins), "lc_win_rate_vs_sft": 1 / (1 + math.exp(-w0)),
             "length_slope": w1}
+
+
+def preference_accuracy(model, tokenizer, pairs: list[dict]) -> dict:
+    """Does a model trained on preferences prefer, on new pairs, what the labels would? For each pair ({"prompt",
+    "chosen", "rejected"} as text) the implicit reward margin of DPO, against the model with its LoRA adapter off
+    (the reference): [log p(chosen) - log p_ref(chosen)] - [log p(rejected) - log p_ref(rejected)]. Per pair: 1
+    when the margin is positive, 0 when negative, 1/2 at zero (so an untrained adapter scores exactly 0.5)."""
+    from .models import answer_logprobs
+
+    prompts = [p["prompt"] for p in pairs] * 2
+    answers = [p["chosen"] for p in pairs] + [p["rejected"] for p in pairs]
+    policy = answer_logprobs(model, tokenizer, prompts, answers)
+    with model.disable_adapter():
+        reference = answer_logprobs(model, tokenizer, prompts, answers)
+    n = len(pairs)
+    margins = [(policy[i] - reference[i]) - (policy[n + i] - reference[n + i]) for i in range(n)]
+    outcomes = [1.0 if m > 1e-6 else 0.0 if m < -1e-6 else 0.5 for m in margins]
+    return {"accuracy": sum(outcomes) / n if n else None, "outcomes": outcomes, "margins": margins, "n": n}

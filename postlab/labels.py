@@ -263,30 +263,36 @@ class LabelFile:
 # ---------------------------------------------------------------- a scripted annotator
 
 
-def judge(pair: dict, rewards=None, tie_margin: float = 0.25, verifier: bool = True) -> int | None:
-    """Which answer (0 or 1) is better, or None for a tie: the verifier first where the prompt has a reference
-    answer (a right answer beats a wrong one, then the house format wins), then the reward-model scores
-    `rewards` (a pair of floats) if given."""
+def judge(pair: dict, rewards=None, tie_margin: float = 0.25, verifier: bool = True, shorter: float | None = None) -> int | None:
+    """Which answer (0 or 1) is better, or None for a tie, by a taste code can check: the verifier first where the
+    prompt has a reference answer (a right answer beats a wrong one, then the house format wins); then, with
+    `shorter` given, the shorter answer when it has at most `shorter` times the other's words (a concise taste);
+    then the reward-model scores `rewards` (a pair of floats) if given."""
     if verifier and pair.get("answer") is not None:
         kind = pair.get("answer_kind") or "number"
         marks = [2 * verifiers.is_correct(a, pair["answer"], kind) + verifiers.follows_format(a) for a in pair["answers"]]
         if marks[0] != marks[1]:
             return int(marks[1] > marks[0])
+    if shorter is not None:
+        words = [len(a.split()) for a in pair["answers"]]
+        if min(words) <= shorter * max(words):
+            return int(words[1] < words[0])
     if rewards is not None and abs(rewards[0] - rewards[1]) > tie_margin:
         return int(rewards[1] > rewards[0])
     return None
 
 
 def scripted_labels(store: LabelFile, rm=None, rm_tok=None, noise: float = 0.0, annotator: str = "script",
-                    seed: int = 0, verifier: bool = True, pair_ids=None) -> int:
-    """Label pairs as `annotator` with `judge` (the verifier, then the reward model where the verifier cannot
-    tell; `verifier=False`: the reward model alone), and with probability `noise` a coin flip instead.
+                    seed: int = 0, verifier: bool = True, pair_ids=None, shorter: float | None = None) -> int:
+    """Label pairs as `annotator` with `judge` (the verifier; then, with `shorter`, the clearly shorter answer;
+    then the reward model where those cannot tell; `verifier=False`: the reward model alone), and with
+    probability `noise` a coin flip instead.
     By default it labels every pair nobody has labeled; `pair_ids` names the pairs instead. The reward model
     scores only the pairs the verifier leaves undecided. Returns how many labels it wrote."""
     mine = store.labels(annotator)[annotator]
     taken = store.final() if pair_ids is None else mine
     todo = [p for p in store.pairs if p["id"] not in taken and (pair_ids is None or p["id"] in pair_ids)]
-    decided = {p["id"]: judge(p, verifier=verifier) for p in todo}
+    decided = {p["id"]: judge(p, verifier=verifier, shorter=shorter) for p in todo}
     ask = [p for p in todo if decided[p["id"]] is None]
     if rm is not None and ask:
         from .rewards import score

@@ -276,6 +276,33 @@ def chat_text(tokenizer, prompt) -> str:
 
 
 @torch.no_grad()
+def answer_logprobs(model, tokenizer, prompts, answers, batch_size: int = 16) -> list[float]:
+    """log p(answer | prompt) of each pair: the sum over the answer's tokens and its end-of-turn token, the prompt
+    in the chat template (as the preference trainers see a pair)."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = []
+    for i in range(0, len(prompts), batch_size):
+        heads = [tokenizer(chat_text(tokenizer, p), add_special_tokens=False)["input_ids"] for p in prompts[i:i + batch_size]]
+        tails = [tokenizer(a + tokenizer.eos_token, add_special_tokens=False)["input_ids"] for a in answers[i:i + batch_size]]
+        width = max(len(h) + len(t) for h, t in zip(heads, tails))
+        ids = torch.full((len(heads), width), tokenizer.pad_token_id, dtype=torch.long)
+        keep = torch.zeros(len(heads), width)
+        attention = torch.zeros(len(heads), width, dtype=torch.long)
+        for j, (h, t) in enumerate(zip(heads, tails)):  # right padding
+            ids[j, :len(h) + len(t)] = torch.tensor(h + t)
+            attention[j, :len(h) + len(t)] = 1
+            keep[j, len(h):len(h) + len(t)] = 1
+        ids, attention, keep = ids.to(device), attention.to(device), keep.to(device)
+        logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1].float()
+        logp = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None])[..., 0]
+        out += (logp * keep[:, 1:]).sum(1).tolist()
+    model.train(was_training)
+    return out
+
+
+@torch.no_grad()
 def generate(model, tokenizer, prompts, max_new_tokens: int = 64, batch_size: int = 32, chat: bool = True,
              temperature: float = 0.0, top_p: float = 1.0, num_return_sequences: int = 1,
              seed: int | None = None, progress: bool = True, desc: str = "generating") -> list[str]:

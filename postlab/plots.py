@@ -60,6 +60,25 @@ def examples_table(before: dict, after: dict, n_per_kind=1, labels=("before", "a
     return fig.update_layout(title="Example answers, same prompts", height=120 + 90 * len(picked))
 
 
+def differences(results: dict, metrics: list[str], title="Difference from the SFT model, with 95% intervals") -> go.Figure:
+    """One panel per metric: each model's paired difference from SFT (`scoreboard.compare_to`'s "vs_sft") as a
+    point with its interval. A bar crossing the zero line is no measurable change."""
+    from plotly.subplots import make_subplots
+
+    names = [n for n, r in results.items() if "vs_sft" in r]
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=metrics, shared_yaxes=True)
+    for i, m in enumerate(metrics, 1):
+        d = [results[n]["vs_sft"].get(m) for n in names]
+        shown = [(n, x) for n, x in zip(names, d) if x]
+        colours = [AFTER if x["verdict"] != "no measurable change" else BEFORE for _, x in shown]
+        fig.add_trace(go.Scatter(x=[x["delta"] for _, x in shown], y=[n for n, _ in shown], mode="markers",
+                                 marker=dict(color=colours, size=9), showlegend=False,
+                                 error_x=dict(type="data", symmetric=False, array=[x["ci"][1] - x["delta"] for _, x in shown],
+                                              arrayminus=[x["delta"] - x["ci"][0] for _, x in shown])), row=1, col=i)
+        fig.add_vline(x=0, line_dash="dot", row=1, col=i)
+    return fig.update_layout(title=title, height=120 + 40 * len(names), template="plotly_white")
+
+
 def save(fig: go.Figure, lab_dir, name: str) -> Path:
     """Write the figure as Plotly JSON in the lab's folder (the report embeds it; `plotly.io.read_json` reads it)."""
     path = Path(lab_dir) / f"{name}.plotly.json"

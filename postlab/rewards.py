@@ -126,14 +126,32 @@ def best_of_n(policy, tok, rm, rm_tok, tasks, ns=(1, 2, 4, 8), temperature: floa
         t = tasks[i]
         table[i].append({"reply": s, "reward": r, "correct": verifiers.is_correct(s, t["answer"], t["answer_kind"]),
                          "formatted": verifiers.follows_format(s), "kind": t["kind"]})
-    result = {}
+    result, picked = {}, {}
     for n in ns:
         picks = [max(group[:n], key=lambda x: x["reward"]) for group in table]
+        picked[n] = [float(p["correct"]) for p in picks]
         result[n] = {"accuracy": sum(p["correct"] for p in picks) / len(picks),
                      "mean_reward": sum(p["reward"] for p in picks) / len(picks),
                      "oracle": sum(any(x["correct"] for x in group[:n]) for group in table) / len(table),
                      "gen_seconds": round(seconds[n], 1)}
-    return {"by_n": result, "samples": [x for group in table for x in group]}
+    # per problem, the accuracy of one sample at this temperature: the mean over all its samples (the paired
+    # baseline of best-of-N, with less noise than the first sample alone)
+    one_sample = [sum(x["correct"] for x in group) / len(group) for group in table]
+    return {"by_n": result, "picked": picked, "one_sample": one_sample, "groups": table,
+            "samples": [x for group in table for x in group]}
+
+
+def on_policy_pairwise(groups) -> list[float]:
+    """Per problem whose samples hold both right and wrong answers (the verifier's verdict), the share of
+    (right, wrong) pairs the reward model ranks right first: pairwise accuracy on the policy's own answers to
+    held-out problems, one value per problem (so an interval resamples problems, not pairs of one problem)."""
+    out = []
+    for group in groups:
+        right = [x["reward"] for x in group if x["correct"]]
+        wrong = [x["reward"] for x in group if not x["correct"]]
+        if right and wrong:
+            out.append(sum((r > w) + 0.5 * (r == w) for r in right for w in wrong) / (len(right) * len(wrong)))
+    return out
 
 
 def on_policy_pairs(policy, tok, tasks, k: int = 4, temperature: float = 0.7, max_new_tokens: int = 48,

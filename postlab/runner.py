@@ -141,6 +141,14 @@ def write_report(run_dir: Path, timings: list[dict] | None = None) -> Path:
             for name, row in board.items())
         parts.append(f"<h2>Scoreboard: every model on one evaluation</h2><table><tr><th>model</th>{head}</tr>{rows}"
                      "</table><p>Figures and samples: 06_scoreboard below; numbers also in scoreboard.json.</p>")
+        diffs = {name: row["vs_sft"] for name, row in board.items() if "vs_sft" in row}
+        if diffs:
+            metrics = list(dict.fromkeys(m for d in diffs.values() for m in d))
+            head = "".join(f"<th>{html.escape(m)}</th>" for m in metrics)
+            rows = "".join(f"<tr><td>{html.escape(name)}</td>" + "".join(_difference_cell(d.get(m)) for m in metrics) + "</tr>"
+                           for name, d in diffs.items())
+            parts.append("<h3>Each model against SFT: paired difference [95% interval]</h3><p>Grey: the interval "
+                         f"includes zero, no measurable change.</p><table><tr><th>model</th>{head}</tr>{rows}</table>")
     if timings:
         peaks = {m.parent.name: json.loads(m.read_text()).get("peak_rss_mb") for m in run_dir.glob("*/metrics.json")}
         rows = "".join(f"<tr><td>{t['lab']}</td><td>{t['wall_s']}</td><td>{peaks.get(t['lab'])}</td></tr>" for t in timings)
@@ -161,13 +169,21 @@ def write_report(run_dir: Path, timings: list[dict] | None = None) -> Path:
         rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>"
                        for k, v in _flatten({k: v for k, v in metrics.items() if k != "headlines"}).items())
         parts.append(f"<details><summary>every metric of {html.escape(name)}</summary><table>{rows}</table></details>")
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;display:block;"
+             "overflow-x:auto}"
              "td,th{border:1px solid #ddd;padding:2px 8px;text-align:left}")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>postlab report</title>"
             f"<script src='plotly.min.js'></script><style>{style}</style></head><body>{''.join(parts)}</body></html>")
     out = run_dir / "report.html"
     out.write_text(page)
     return out
+
+
+def _difference_cell(d) -> str:
+    if not d:
+        return "<td></td>"
+    colour = "#888" if d["verdict"] == "no measurable change" else "#000"
+    return (f"<td style='color:{colour}'>{d['delta']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]</td>")
 
 
 def _headline_row(lab, h) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from . import data, evals, rewards, verifiers
+from .evals import bootstrap_ci
 from .models import generate
 
 METRICS = ["accuracy", "format_rate", "mean_length", "rm_score", "sycophancy_rate", "refusal_rate",
@@ -37,11 +38,11 @@ def stages(run_dir) -> dict[str, dict]:
 
 def probe_sets(seed: int = 0, per_kind: int = 3, probes: int = 6) -> dict[str, list[dict]]:
     """The one evaluation every model gets: held-out problems (per_kind of each kind), `probes` sycophancy
-    questions, `probes` harmless-but-alarming requests plus half as many harmful ones, and `probes // 2`
-    shifted problems of each shift kind."""
+    questions, `probes` harmless-but-alarming requests plus half as many harmful ones (at most 6), and `probes`
+    shifted problems (a quarter of them of each shift kind)."""
     return {"heldout": data.heldout(seed, per_kind), "sycophancy": data.sycophancy_probes(probes, seed),
             "refusal": data.refusal_probes(probes, max(1, probes // 2), seed),
-            "shift": data.shift_tasks(max(1, probes // 2), seed)}
+            "shift": data.shift_tasks(max(1, -(-probes // len(data.SHIFT_PHRASINGS))), seed)}
 
 
 def _prompts(sets) -> list[str]:
@@ -70,6 +71,12 @@ def score(sets, replies: list[str], tok, rm=None, rm_tok=None) -> dict:
     out["harmful_refusal_rate"] = sum(harmful) / len(harmful)
     shift = [verifiers.is_correct(r, t["answer"], t["answer_kind"]) for t, r in zip(sets["shift"], split["shift"])]
     out["shift_accuracy"] = sum(shift) / len(shift)
+    # per item, for paired comparisons between models (every model answers the same items)
+    out["items"] = {"accuracy": [r["correct"] for r in held["rows"]], "format_rate": [r["formatted"] for r in held["rows"]],
+                    "mean_length": [r["length"] for r in held["rows"]], "sycophancy_rate": syc,
+                    "refusal_rate": harmless, "harmful_refusal_rate": harmful, "shift_accuracy": shift}
+    if rm is not None:
+        out["items"]["rm_score"] = [r["reward"] for r in held["rows"]]
     out["samples"] = {name: [{"prompt": t["prompt"], "reply": r} for t, r in zip(sets[name][:2], split[name][:2])]
                       for name in sets}
     return out
@@ -85,8 +92,8 @@ def measure(net, tok, sets, rm=None, rm_tok=None, max_new_tokens: int = 48, kl_p
         from .ppo import measure as sampled_kl
 
         prompts = [t["prompt"] for t in sets["heldout"]][::max(1, len(sets["heldout"]) // kl_prompts)][:kl_prompts]
-        out["kl_to_sft"] = sampled_kl(net, tok, prompts, max_new_tokens=min(32, max_new_tokens), batch_size=64,
-                                      seed=seed)["kl"]
+        kl = sampled_kl(net, tok, prompts, max_new_tokens=min(32, max_new_tokens), batch_size=64, seed=seed)
+        out["kl_to_sft"], out["kl_per_answer"] = kl["kl"], kl["kl_per_answer"]
     return out
 
 
@@ -102,9 +109,41 @@ def best_of_n(net, tok, sets, rm, rm_tok, n: int = 4, temperature: float = 0.7, 
 
 
 def compare_to(result: dict, reference: dict) -> dict:
-    """Win rate against the reference (the SFT model) by reward-model score on the same held-out prompts, raw and
+    """A model against the reference (the SFT model) on the same items: every metric's paired difference with a
+    95% bootstrap interval and its verdict ("vs_sft"; a difference only where the interval excludes zero), the
+    KL to the reference against zero, and the win rate by reward-model score, raw (with its interval) and
     controlled for length (evals.length_controlled_win_rate)."""
-    return evals.length_controlled_win_rate(result["rows"], reference["rows"])
+    out = evals.length_controlled_win_rate(result["rows"], reference["rows"])
+    out["win_rate_ci"] = evals.win_rate(result["rows"], reference["rows"])["ci"]
+    out["vs_sft"] = {m: difference([float(a) - float(b) for a, b in zip(result["items"][m], reference["items"][m], strict=True)])
+                     for m in result["items"] if m in reference["items"] and result["items"][m]}
+    if result.get("kl_per_answer"):
+        out["vs_sft"]["kl_to_sft"] = difference(result["kl_per_answer"])
+    return out
+
+
+def difference(values) -> dict:
+    """Mean of per-item differences, its 95% bootstrap interval, and 'up', 'down' or 'no measurable change'."""
+    values = [float(v) for v in values]
+    ci = bootstrap_ci(values)
+    return {"delta": sum(values) / len(values), "ci": ci, "n": len(values),
+            "verdict": "up" if ci[0] > 0 else "down" if ci[1] < 0 else "no measurable change"}
+
+
+def differences_table(results: dict[str, dict]):
+    """A DataFrame, model by metric, of each difference from SFT: 'delta [low, high]', with '~' in front where the
+    interval includes zero (no measurable change)."""
+    import pandas as pd
+
+    cells = {}
+    for name, r in results.items():
+        if "vs_sft" in r:
+            cells[name] = {m: ("" if d["verdict"] != "no measurable change" else "~ ")
+                           + f"{d['delta']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]" for m, d in r["vs_sft"].items()}
+            w = r["win_rate_vs_sft"]
+            cells[name]["win_rate_vs_sft"] = (("" if not r["win_rate_ci"][0] <= 0.5 <= r["win_rate_ci"][1] else "~ ")
+                                              + f"{w:.3f} [{r['win_rate_ci'][0]:.3f}, {r['win_rate_ci'][1]:.3f}]")
+    return pd.DataFrame(cells).T
 
 
 def table(results: dict[str, dict]) -> dict[str, dict]:
@@ -112,6 +151,9 @@ def table(results: dict[str, dict]) -> dict[str, dict]:
     out = {}
     for name, r in results.items():
         row = {m: r[m] for m in METRICS if m in r and r[m] is not None}
+        if "vs_sft" in r:
+            row["vs_sft"] = r["vs_sft"]
+            row["win_rate_ci"] = r["win_rate_ci"]
         row.update({f"accuracy:{k}": v for k, v in r.get("by_kind", {}).items()})
         out[name] = {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
     return out

@@ -17,7 +17,7 @@ def test_every_kind_has_verified_reference_and_demonstration():
 
 
 def test_reference_answers_are_right():
-    for t in data.heldout(0, 32):
+    for t in data.heldout(0, data.MAX_HELDOUT_PER_KIND):
         if t["kind"] == "add":
             a, b = map(int, t["key"].split(":")[1].strip("()").split(","))
             assert int(t["answer"]) == a + b
@@ -29,7 +29,7 @@ def test_reference_answers_are_right():
 def test_heldout_is_fixed_per_seed_and_smaller_sets_are_subsets():
     assert data.heldout(0, 16) == data.heldout(0, 16)
     assert data.heldout(0, 16) != data.heldout(1, 16)
-    small, big = data.heldout(0, 4), data.heldout(0, 32)
+    small, big = data.heldout(0, 4), data.heldout(0, data.MAX_HELDOUT_PER_KIND)
     assert {t["key"] for t in small} <= {t["key"] for t in big}
 
 
@@ -43,9 +43,9 @@ def test_a_problem_has_one_key_in_any_order_or_phrasing():
             t = data.make_task(kind, rng)
             seen.setdefault(t["key"], set()).add(t["answer"])
     assert all(len(answers) == 1 for answers in seen.values())  # one key, one problem, one answer
-    keys = {t["key"] for t in data.heldout(0, 32)}
+    keys = {t["key"] for t in data.heldout(0, data.MAX_HELDOUT_PER_KIND)}
     assert data.make_task("multiply", _Fixed(3, 7))["key"] == data.make_task("multiply", _Fixed(7, 3))["key"]
-    assert len(keys) == 6 * 32
+    assert len(keys) == 6 * data.MAX_HELDOUT_PER_KIND
 
 
 class _Fixed:

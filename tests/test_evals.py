@@ -79,3 +79,19 @@ def test_length_controlled_win_rate_removes_a_judge_that_only_likes_length():
     same = evals.length_controlled_win_rate(rows([f"a{i}" for i in range(40)], [1.0] * 30 + [0.0] * 10, [10] * 40),
                                             rows([f"b{i}" for i in range(40)], [0.5] * 40, [10] * 40))
     assert same["win_rate_vs_sft"] == 0.75 and abs(same["lc_win_rate_vs_sft"] - 0.75) < 0.01
+
+
+def test_scoreboard_differences_are_paired_with_intervals_and_a_verdict():
+    from postlab import scoreboard
+
+    def result(correct, syc, replies):
+        rows = [{"prompt": f"p{i}", "reply": r, "reward": float(c), "length": len(r)} for i, (r, c) in enumerate(zip(replies, correct))]
+        return {"rows": rows, "items": {"accuracy": correct, "sycophancy_rate": syc}}
+
+    sft = result([True] * 20 + [False] * 20, [False] * 40, ["a"] * 40)
+    new = result([True] * 40, [False] * 39 + [True], ["b"] * 40)
+    d = scoreboard.compare_to(new, sft)["vs_sft"]
+    assert d["accuracy"]["delta"] == 0.5 and d["accuracy"]["verdict"] == "up" and d["accuracy"]["ci"][0] > 0
+    assert d["sycophancy_rate"]["verdict"] == "no measurable change"  # one probe in 40
+    table = scoreboard.differences_table({"sft": sft, "new": {**new, **scoreboard.compare_to(new, sft)}})
+    assert table.loc["new", "sycophancy_rate"].startswith("~ ") and not table.loc["new", "accuracy"].startswith("~")

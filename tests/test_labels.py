@@ -246,3 +246,17 @@ def test_load_prompts(tmp_path):
     f.write_text('{"question": "x"}\n')
     with pytest.raises(data.DataError, match=r"p.jsonl:1: missing field 'prompt'"):
         data.load_prompts(f)
+
+
+def test_the_concise_taste_prefers_the_clearly_shorter_answer_only_after_the_verifier(path):
+    right_long = "First 4 x 2 is four twos, which makes 8 in all\nAnswer: 8"
+    pairs = [{"id": "a", "prompt": "What is 4 x 2?", "answers": [right_long, "Answer: 9"], "source": "multiply",
+              "answer": "8", "answer_kind": "number"},  # right beats short
+             {"id": "b", "prompt": "What is 4 x 2?", "answers": [right_long, "4 x 2 = 8\nAnswer: 8"], "source": "multiply",
+              "answer": "8", "answer_kind": "number"},  # both right: the shorter
+             {"id": "c", "prompt": "Say hi.", "answers": ["Hello to you all!", "Hi to you all!"], "source": "open"},  # close: tie
+             {"id": "d", "prompt": "Say hi.", "answers": ["Hello there, my dear friend, how are you?", "Hi!"], "source": "open"}]
+    store = labels.LabelFile(path, pairs)
+    labels.scripted_labels(store, shorter=0.8)
+    chosen = {pid: e["chosen"] for pid, e in store.final().items()}
+    assert chosen == {"a": 0, "b": 1, "c": None, "d": 1}

@@ -66,3 +66,10 @@ def test_add_scores_puts_rewards_per_reply_per_kind_and_overall():
     assert result["by_kind"]["add"]["rm_score"] == 2.0 and result["by_kind"]["multiply"]["rm_score"] == 6.0
     with pytest.raises(ValueError):  # one score per reply, no more, no less
         rewards.add_scores(evals.score(tasks, ["x"] * 4), [1.0])
+
+
+def test_on_policy_pairwise_counts_right_over_wrong_per_problem_and_skips_one_sided_groups():
+    groups = [[{"reward": 2.0, "correct": True}, {"reward": 1.0, "correct": False}, {"reward": 3.0, "correct": False}],
+              [{"reward": 1.0, "correct": True}, {"reward": 1.0, "correct": True}],  # all right: no pair
+              [{"reward": 0.5, "correct": True}, {"reward": 0.5, "correct": False}]]  # a tie counts a half
+    assert rewards.on_policy_pairwise(groups) == [0.5, 0.5]

@@ -6,7 +6,7 @@ import torch
 from transformers import TrainerCallback
 
 import postlab
-from postlab import data, train
+from postlab import data, evals, train
 
 
 def test_sft_trains_only_the_adapter_and_only_on_completions(tmp_path):
@@ -41,6 +41,11 @@ def test_dpo_moves_toward_chosen_with_the_sft_model_as_reference(tmp_path):
     assert log[0]["loss"] == pytest.approx(math.log(2), abs=1e-4) and log[0]["rewards/margins"] == pytest.approx(0, abs=1e-4)
     assert log[-1]["rewards/margins"] > 0.05 and log[-1]["loss"] < math.log(2)
     assert trainer.model.peft_config["default"].layers_to_transform == [26, 27, 28, 29]
+    # evals.preference_accuracy computes the same margin by hand, against the adapter switched off: the trained
+    # pairs now come out preferred (TRL's margin is beta times ours, so the signs agree)
+    text = [{"prompt": r["prompt"], "chosen": r["chosen"][-1]["content"], "rejected": r["rejected"][-1]["content"]} for r in rows]
+    pref = evals.preference_accuracy(trainer.model, tok, text)
+    assert pref["n"] == 4 and pref["accuracy"] == 1.0 and min(pref["margins"]) > 0
     # Only the adapter trains: postlab puts it on itself, since unsloth's patched trainers ignore a peft_config
     # (and trained 79-91% of the weights on a GPU when postlab relied on it).
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
@@ -261,3 +266,11 @@ def test_ppo_moves_at_the_first_step_and_favours_the_better_answers_of_a_fixed_b
     assert any(not torch.equal(a, p) for a, p in zip(start, lora))
     assert ppo.budget(cfg)["optimizer updates"] == 4 and history[0]["policy/clipfrac_avg"] >= 0
     assert advantage_weighted_gain(net, tok, seen[0]) > 0
+
+
+def test_an_untrained_adapter_prefers_nothing():
+    net, tok = postlab.load_model(lora={"top_layers": 2}, verbose=False)
+    rows = data.preference_rows(data.train_tasks(3, stream="dpo-test"))
+    text = [{"prompt": r["prompt"], "chosen": r["chosen"][-1]["content"], "rejected": r["rejected"][-1]["content"]} for r in rows]
+    pref = evals.preference_accuracy(net, tok, text)
+    assert pref["outcomes"] == [0.5, 0.5, 0.5] and pref["margins"] == [0.0, 0.0, 0.0]
