@@ -30,23 +30,8 @@ def versus_null(name: str, values, null: float, expect: str = "up", unit: str = 
     return paired(name, [null] * len(list(values)), values, expect, unit)
 
 
-def from_samples(name: str, before, after, expect: str = "up", unit: str = "sampled answers") -> dict:
-    """A headline comparing two independent sets of values (e.g. KL of answers sampled from two models): the
-    difference of means with an interval from resampling each set on its own."""
-    import random
-
-    before, after = [float(x) for x in before], [float(x) for x in after]
-    rng = random.Random(f"postlab-{name}")
-    boots = sorted(sum(rng.choices(after, k=len(after))) / len(after) - sum(rng.choices(before, k=len(before))) / len(before)
-                   for _ in range(2000))
-    b, a = sum(before) / len(before), sum(after) / len(after)
-    return {"name": name, "before": b, "after": a, "delta": a - b, "ci": [boots[50], boots[1949]],
-            "n": min(len(before), len(after)), "test": f"bootstrap of two independent sets of {unit}, 2000 resamples",
-            "expect": expect}
-
-
 def verdict(h: dict) -> str:
-    """'up', 'down' or 'no measurable change' (the interval includes zero)."""
+    """'up', 'down' or 'no measurable change' (the interval includes zero). `h` needs only its "ci"."""
     low, high = h["ci"]
     return "up" if low > 0 else "down" if high < 0 else "no measurable change"
 

@@ -13,6 +13,7 @@ import torch
 
 from . import data, evals, rewards, verifiers
 from .evals import bootstrap_ci
+from .headlines import verdict
 from .models import generate
 
 METRICS = ["accuracy", "format_rate", "mean_length", "rm_score", "sycophancy_rate", "refusal_rate",
@@ -126,8 +127,7 @@ def difference(values) -> dict:
     """Mean of per-item differences, its 95% bootstrap interval, and 'up', 'down' or 'no measurable change'."""
     values = [float(v) for v in values]
     ci = bootstrap_ci(values)
-    return {"delta": sum(values) / len(values), "ci": ci, "n": len(values),
-            "verdict": "up" if ci[0] > 0 else "down" if ci[1] < 0 else "no measurable change"}
+    return {"delta": sum(values) / len(values), "ci": ci, "n": len(values), "verdict": verdict({"ci": ci})}
 
 
 def differences_table(results: dict[str, dict]):

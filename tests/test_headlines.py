@@ -21,11 +21,9 @@ def test_a_fall_against_the_taught_direction_is_said_so():
     assert headlines.as_taught(leash) and "fell" in headlines.sentence(leash)
 
 
-def test_versus_null_and_independent_samples():
+def test_versus_null():
     h = headlines.versus_null("pairwise accuracy - 0.5", [1] * 35 + [0] * 5, 0.5)
     assert h["before"] == 0.5 and h["after"] == pytest.approx(35 / 40) and h["ci"][0] > 0
-    kl = headlines.from_samples("KL", [0.1, 0.2, 0.15] * 10, [1.0, 1.2, 0.9] * 10)
-    assert kl["delta"] == pytest.approx(1.0333 - 0.15, abs=0.001) and kl["ci"][0] > 0.5
 
 
 def test_the_closing_text_carries_the_numbers_and_the_schema_is_checked():
