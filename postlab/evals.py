@@ -145,7 +145,8 @@ def preference_accuracy(model, tokenizer, pairs: list[dict]) -> dict:
     """Does a model trained on preferences prefer, on new pairs, what the labels would? For each pair ({"prompt",
     "chosen", "rejected"} as text) the implicit reward margin of DPO, against the model with its LoRA adapter off
     (the reference): [log p(chosen) - log p_ref(chosen)] - [log p(rejected) - log p_ref(rejected)]. Per pair: 1
-    when the margin is positive, 0 when negative, 1/2 at zero (so an untrained adapter scores exactly 0.5)."""
+    when the margin is positive, 0 when negative, 1/2 at zero (so an untrained adapter scores exactly 0.5).
+    `per_prompt` averages the pairs of each prompt (an interval over it resamples prompts, not pairs of one)."""
     from .models import answer_logprobs
 
     prompts = [p["prompt"] for p in pairs] * 2
@@ -156,4 +157,8 @@ def preference_accuracy(model, tokenizer, pairs: list[dict]) -> dict:
     n = len(pairs)
     margins = [(policy[i] - reference[i]) - (policy[n + i] - reference[n + i]) for i in range(n)]
     outcomes = [1.0 if m > 1e-6 else 0.0 if m < -1e-6 else 0.5 for m in margins]
-    return {"accuracy": sum(outcomes) / n if n else None, "outcomes": outcomes, "margins": margins, "n": n}
+    by_prompt = {}
+    for p, o in zip(pairs, outcomes):
+        by_prompt.setdefault(str(p["prompt"]), []).append(o)  # a prompt may be chat messages
+    return {"accuracy": sum(outcomes) / n if n else None, "outcomes": outcomes, "margins": margins, "n": n,
+            "per_prompt": [sum(v) / len(v) for v in by_prompt.values()]}

@@ -272,5 +272,6 @@ def test_an_untrained_adapter_prefers_nothing():
     net, tok = postlab.load_model(lora={"top_layers": 2}, verbose=False)
     rows = data.preference_rows(data.train_tasks(3, stream="dpo-test"))
     text = [{"prompt": r["prompt"], "chosen": r["chosen"][-1]["content"], "rejected": r["rejected"][-1]["content"]} for r in rows]
-    pref = evals.preference_accuracy(net, tok, text)
-    assert pref["outcomes"] == [0.5, 0.5, 0.5] and pref["margins"] == [0.0, 0.0, 0.0]
+    pref = evals.preference_accuracy(net, tok, text + text[:1])  # the first prompt twice: one value per prompt
+    assert pref["outcomes"] == [0.5] * 4 and pref["margins"] == [0.0] * 4
+    assert pref["n"] == 4 and pref["per_prompt"] == [0.5] * 3
