@@ -68,7 +68,7 @@ def lab_pools(lab: str, b: dict) -> list[tuple[str, list, int]]:
             "02_reward_model": lambda: [("reward", data.KINDS, b["made_pairs"] + b["sample_prompts"])],
             "03_ppo": lambda: [("ppo", data.KINDS, b["steps"] * b["batch_size"])],
             "04_dpo_on_your_data": lambda: [("pairs", data.KINDS, b["n_pairs"])],
-            "05_reasoning_rl": lambda: [("grpo", [kind], b["steps"] * b["prompts_per_step"]) for kind in data.KINDS],
+            "05_reasoning_rl": lambda: [("grpo", [kind], 2 * b["steps"] * b["prompts_per_step"]) for kind in data.KINDS],  # 2x: the mixed filter
             "06_scoreboard": lambda: []}[lab]()
 
 
