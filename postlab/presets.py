@@ -12,13 +12,13 @@ The GPU budgets are starting points sized for one 24-80 GB GPU, not tuned result
 import torch
 
 BUDGETS = {
-    "cpu": {  # the default run of 2026-12-03 14:06 took 42.9 min for labs 01-05 (README, Results); trimmed since
+    "cpu": {  # the default run of 2026-12-03 17:00 (seed 1) took 40.6 min for all six labs (README, Results); lab 05 trimmed since
         "01_sft": dict(max_steps=40, batch_size=8, eval_per_kind=10, max_new_tokens=64),
         "02_reward_model": dict(max_steps=40, made_pairs=64, sweep_steps=5, noise_levels=[], sample_prompts=40,
                                 bon_per_kind=16, bon_ns=[1, 2, 4], heldout_per_kind=8, sweep_per_kind=4, max_new_tokens=48),
         "03_ppo": dict(steps=4, batch_size=8, eval_per_kind=6, kl_per_kind=4, max_new_tokens=32),
         "04_dpo_on_your_data": dict(n_pairs=64, steps=16, batch_size=4, eval_per_kind=12, max_new_tokens=48, methods=["dpo"]),
-        "05_reasoning_rl": dict(steps=8, prompts_per_step=4, eval_per_kind=8, task_eval=40, eval_every=4, probe_per_kind=4,
+        "05_reasoning_rl": dict(steps=8, prompts_per_step=4, eval_per_kind=6, task_eval=40, eval_every=4, probe_per_kind=4,
                                 variants=[], max_new_tokens=64),
         "06_scoreboard": dict(per_kind=5, probes=30, best_of=4, kl_prompts=24, max_new_tokens=40,
                               models=["raw", "sft", "ppo", "dpo", "grpo"]),  # best-of-N: lab 02 measures it

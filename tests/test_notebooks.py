@@ -157,6 +157,10 @@ def test_reasoning_lab_trains_grpo_on_the_sft_model_and_tracks_heldout_accuracy(
     assert all("heldout_accuracy" in h for h in m["history"])  # smoke evaluates every step
     assert all(0 <= h["frac_reward_zero_std"] <= 1 for h in m["history"][1:])
     assert list(m["variants"]) == ["dapo, beta=0.0"]  # smoke: the main run only
+    # the mixed filter sampled twice the training problems it needed and kept as many as the steps use
+    mf = m["mixed_filter"]
+    assert m["config"]["only_mixed"] and mf["pool"] == 2 * mf["trained"] == 2 * steps * m["config"]["prompts_per_step"]
+    assert 0 <= mf["mixed"] <= mf["pool"]
 
 
 def test_report_holds_every_lab(smoke_run):
