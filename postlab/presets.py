@@ -16,7 +16,7 @@ BUDGETS = {
         "01_sft": dict(max_steps=40, batch_size=8, eval_per_kind=10, max_new_tokens=64),
         "02_reward_model": dict(max_steps=40, made_pairs=64, sweep_steps=5, noise_levels=[], sample_prompts=40,
                                 bon_per_kind=16, bon_ns=[1, 2, 4], heldout_per_kind=8, sweep_per_kind=4, max_new_tokens=48),
-        "03_ppo": dict(steps=4, batch_size=8, eval_per_kind=6, kl_per_kind=4, max_new_tokens=32),
+        "03_ppo": dict(steps=4, batch_size=8, eval_per_kind=6, kl_per_kind=4, max_new_tokens=32, run_rloo=False),  # RLOO: 85 s
         "04_dpo_on_your_data": dict(n_pairs=64, steps=16, batch_size=4, eval_per_kind=12, max_new_tokens=48, methods=["dpo"]),
         "05_reasoning_rl": dict(steps=8, prompts_per_step=4, eval_per_kind=6, task_eval=40, eval_every=4, probe_per_kind=4,
                                 variants=[], max_new_tokens=64),
@@ -27,7 +27,7 @@ BUDGETS = {
         "01_sft": dict(max_steps=300, batch_size=16, eval_per_kind=40, max_new_tokens=64),  # 40: data.MAX_HELDOUT_PER_KIND
         "02_reward_model": dict(max_steps=150, made_pairs=256, sweep_steps=40, noise_levels=[0.0, 0.1, 0.25], sample_prompts=200,
                                 bon_per_kind=32, bon_ns=[1, 2, 4, 8, 16], heldout_per_kind=16, sweep_per_kind=8, max_new_tokens=48),
-        "03_ppo": dict(steps=40, batch_size=32, eval_per_kind=25, kl_per_kind=8, max_new_tokens=32),
+        "03_ppo": dict(steps=40, batch_size=32, eval_per_kind=25, kl_per_kind=8, max_new_tokens=32, run_rloo=True),
         "04_dpo_on_your_data": dict(n_pairs=400, steps=60, batch_size=8, eval_per_kind=25, max_new_tokens=48,
                                     methods=["dpo", "ipo", "simpo", "orpo", "kto"]),
         "05_reasoning_rl": dict(steps=60, prompts_per_step=8, eval_per_kind=40, task_eval=40, eval_every=10, probe_per_kind=16,
@@ -41,7 +41,7 @@ SMOKE = {  # a few real training steps, tiny evaluations and short replies: chec
                             bon_ns=[1, 2], heldout_per_kind=2, sweep_per_kind=1, max_new_tokens=16),
     # 4 prompts x 2 answers for RLOO: at 12 tokens the smoke SFT model's two answers to a prompt are the same text a
     # quarter of the time (no signal); with 2 prompts that left RLOO's one update at zero about once in 16 runs
-    "03_ppo": dict(steps=1, batch_size=8, eval_per_kind=1, kl_per_kind=1, max_new_tokens=16),
+    "03_ppo": dict(steps=1, batch_size=8, eval_per_kind=1, kl_per_kind=1, max_new_tokens=16, run_rloo=True),
     "04_dpo_on_your_data": dict(n_pairs=8, steps=1, batch_size=2, eval_per_kind=1, max_new_tokens=16,
                                 methods=["dpo", "ipo", "simpo", "orpo", "kto"]),  # every method runs
     "05_reasoning_rl": dict(steps=2, prompts_per_step=2, eval_per_kind=1, task_eval=2, eval_every=1, probe_per_kind=1, variants=[],

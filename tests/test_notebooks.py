@@ -17,7 +17,7 @@ REQUIRED = {
     "02_reward_model": ["heldout_accuracy", "heldout_accuracy_by_kind.wrong_answer", "best_of_n.1", "best_of_n.2",
                         "noise_sweep.0", "wall_s", "peak_rss_mb"],
     "03_ppo": ["before.rm_score", "after.rm_score", "after.kl", "before.accuracy", "after.accuracy",
-               ("beta_sweep", "0.0", "rm_score"), ("beta_sweep", "0.0", "kl"), ("beta_sweep", "0.2", "kl"),
+               ("beta_sweep", "0.0", "rm_score"), ("beta_sweep", "0.0", "kl"), ("beta_sweep", "1.0", "kl"),
                "rloo.rm_score", "rloo.seconds", "wall_s", "peak_rss_mb"],
     "04_dpo_on_your_data": ["win_rate", ("win_rate_ci", 0), ("win_rate_ci", 1), "labels.from_script", "before.accuracy",
                             "before.format_rate", "before.mean_length", "after.accuracy", "after.format_rate",
