@@ -1,6 +1,7 @@
 """postlab: a Jupyter-first lab kit for LLM post-training. The notebooks in labs/ tell the story; this
 package holds the logic they call, one module per idea."""
-from .data import DataError, heldout, load_demonstrations, load_pairs, train_tasks
+from .files import DataError, load_demonstrations, load_pairs
+from .problems import heldout, train_tasks
 from .evals import evaluate
 from .models import ModelNotFoundError, choose_backend, generate, load_model
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-from . import data
+from . import chats, problems
 from .runner import peak_rss_mb
 
 
@@ -42,17 +42,17 @@ def rows(trainer: str, n: int, seq_len: int, seed: int = 0) -> list[dict]:
     """n training rows of about seq_len tokens: several task-world problems and their answers in one reply
     (SFT), or the same with one answer wrong in the rejected reply (reward model, DPO)."""
     per_row = max(1, seq_len // 36)  # a problem and its house-style answer are about 36 tokens
-    tasks = data.train_tasks(n * per_row, seed, stream="bench")
+    tasks = problems.train_tasks(n * per_row, seed, stream="bench")
     out = []
     for i in range(n):
         group = tasks[i * per_row:(i + 1) * per_row]
         prompt = "Solve each problem:\n" + "\n".join(t["prompt"] for t in group)
-        good = "\n".join(data.demonstration(t).replace("\n", "; ") for t in group)
+        good = "\n".join(problems.demonstration(t).replace("\n", "; ") for t in group)
         if trainer == "sft":
-            out.append({"prompt": data.chat(prompt), "completion": [{"role": "assistant", "content": good}]})
+            out.append({"prompt": chats.chat(prompt), "completion": [{"role": "assistant", "content": good}]})
         else:
             bad = good.rsplit("Answer: ", 1)[0] + "Answer: 0"
-            out.append({"prompt": data.chat(prompt), "chosen": [{"role": "assistant", "content": good}],
+            out.append({"prompt": chats.chat(prompt), "chosen": [{"role": "assistant", "content": good}],
                         "rejected": [{"role": "assistant", "content": bad}]})
     return out
 
@@ -71,9 +71,9 @@ def _plain_trainer(trainer, model, train_rows, out_dir, steps, batch_size, seq_l
     from trl import DPOConfig, DPOTrainer, RewardConfig, RewardTrainer, SFTConfig, SFTTrainer
     from datasets import Dataset
 
-    from .models import CHECKPOINT_ABOVE, resolve
+    from .models import CHECKPOINT_ABOVE, model_path
 
-    path = resolve(model)
+    path = model_path(model)
     tok = AutoTokenizer.from_pretrained(path)
     cuda = torch.cuda.is_available()
     dtype = torch.bfloat16 if cuda else torch.float32
@@ -103,7 +103,7 @@ def _plain_trainer(trainer, model, train_rows, out_dir, steps, batch_size, seq_l
     return t
 
 
-def measure(trainer: str = "sft", model: str = "default", backend: str = "auto", steps: int = 20, warmup: int = 3,
+def throughput(trainer: str = "sft", model: str = "default", backend: str = "auto", steps: int = 20, warmup: int = 3,
             batch_size: int = 8, seq_len: int = 256, plain: bool = False, out_dir="bench_out", seed: int = 0,
             checkpointing: bool | None = None) -> dict:
     """Train `warmup + steps` steps and return tokens/s after warm-up, peak memory (GiB) and wall time (s).
@@ -159,7 +159,7 @@ def markdown(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None):
+def command(argv=None):
     import argparse
 
     p = argparse.ArgumentParser(prog="postlab bench", description=__doc__.splitlines()[0])
@@ -182,7 +182,7 @@ def main(argv=None):
     results = json.loads(path.read_text()) if path.exists() else []
     for trainer in a.trainers:
         for plain, ckpt in [(p_, c) for p_ in ([False, True] if a.plain else [False]) for c in a.checkpointing]:
-            r = measure(trainer, a.model, a.backend, a.steps, a.warmup, a.batch_size, a.seq_len, plain, out,
+            r = throughput(trainer, a.model, a.backend, a.steps, a.warmup, a.batch_size, a.seq_len, plain, out,
                         checkpointing={"default": None, "on": True, "off": False}[ckpt])
             print(json.dumps(r), flush=True)
             results.append(r)
@@ -192,4 +192,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    command()

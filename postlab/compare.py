@@ -3,7 +3,7 @@
 A comparison is fair when every arm starts from the same weights, sees the same data in the same order and makes
 the same number of optimizer updates, of the same size, on the same learning-rate schedule: only the setting under
 study differs. `run` trains the arms that way; `budget_table` lays their budgets side by side (`train.budget` for
-a TRL trainer, `ppo.budget` for our PPO) and names every line on which arms differ, so no table hides an unequal
+a TRL trainer, `PPOConfig.budget` for our PPO) and names every line on which arms differ, so no table hides an unequal
 budget.
 """
 import time

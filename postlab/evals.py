@@ -6,7 +6,7 @@ from . import verifiers
 from .models import generate
 
 
-def score(tasks: list[dict], replies: list[str], tokenizer=None) -> dict:
+def check_replies(tasks: list[dict], replies: list[str], tokenizer=None) -> dict:
     """Metrics of replies to tasks: accuracy, format_rate, mean_length (tokens, or words without a tokenizer)."""
     rows = []
     for t, r in zip(tasks, replies, strict=True):
@@ -33,10 +33,10 @@ def evaluate(model, tokenizer, tasks: list[dict], max_new_tokens: int = 64, batc
     """Greedy replies to the held-out tasks, scored. Works for a model with or without a LoRA adapter."""
     replies = generate(model, tokenizer, [t["prompt"] for t in tasks], max_new_tokens=max_new_tokens,
                        batch_size=batch_size, desc=desc)
-    return score(tasks, replies, tokenizer)
+    return check_replies(tasks, replies, tokenizer)
 
 
-def headline(result: dict) -> dict:
+def without_rows(result: dict) -> dict:
     """The numbers that go into metrics.json (no per-prompt rows)."""
     return {k: v for k, v in result.items() if k != "rows"}
 
@@ -111,7 +111,7 @@ def outcomes(new_rows: list[dict], old_rows: list[dict]) -> list[float]:
 
 def win_rate(new_rows: list[dict], old_rows: list[dict], n_boot: int = 2000, seed: int = 0) -> dict:
     """How often one model's replies beat another's on the same prompts (rows with 'prompt', 'reply' and the judge's
-    'reward', e.g. from `rewards.evaluate`), with a paired bootstrap 95% interval over prompts."""
+    'reward', e.g. from `rewards.evaluate_scored`), with a paired bootstrap 95% interval over prompts."""
     o = outcomes(new_rows, old_rows)
     return {"win_rate": sum(o) / len(o), "ci": bootstrap_ci(o, n_boot, seed), "wins": o.count(1.0),
             "ties": o.count(0.5), "losses": o.count(0.0), "n": len(o)}

@@ -20,7 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import verifiers
-from .data import DataError, chat, preference_dataset, read_rows
+from .chats import chat, preference_dataset
+from .files import DataError, read_rows
 
 LABELS = ("A", "B", "tie", "skip")  # A = the answer shown on the left, B = the one on the right
 FORMAT = "postlab-labels/1"
@@ -263,7 +264,7 @@ class LabelFile:
 # ---------------------------------------------------------------- a scripted annotator
 
 
-def judge(pair: dict, rewards=None, tie_margin: float = 0.25, verifier: bool = True, shorter: float | None = None) -> int | None:
+def scripted_pick(pair: dict, rewards=None, tie_margin: float = 0.25, verifier: bool = True, shorter: float | None = None) -> int | None:
     """Which answer (0 or 1) is better, or None for a tie, by a taste code can check: the verifier first where the
     prompt has a reference answer (a right answer beats a wrong one, then the house format wins); then, with
     `shorter` given, the shorter answer when it has at most `shorter` times the other's words (a concise taste);
@@ -284,7 +285,7 @@ def judge(pair: dict, rewards=None, tie_margin: float = 0.25, verifier: bool = T
 
 def scripted_labels(store: LabelFile, rm=None, rm_tok=None, noise: float = 0.0, annotator: str = "script",
                     seed: int = 0, verifier: bool = True, pair_ids=None, shorter: float | None = None) -> int:
-    """Label pairs as `annotator` with `judge` (the verifier; then, with `shorter`, the clearly shorter answer;
+    """Label pairs as `annotator` with `scripted_pick` (the verifier; then, with `shorter`, the clearly shorter answer;
     then the reward model where those cannot tell; `verifier=False`: the reward model alone), and with
     probability `noise` a coin flip instead.
     By default it labels every pair nobody has labeled; `pair_ids` names the pairs instead. The reward model
@@ -292,14 +293,14 @@ def scripted_labels(store: LabelFile, rm=None, rm_tok=None, noise: float = 0.0, 
     mine = store.labels(annotator)[annotator]
     taken = store.final() if pair_ids is None else mine
     todo = [p for p in store.pairs if p["id"] not in taken and (pair_ids is None or p["id"] in pair_ids)]
-    decided = {p["id"]: judge(p, verifier=verifier, shorter=shorter) for p in todo}
+    decided = {p["id"]: scripted_pick(p, verifier=verifier, shorter=shorter) for p in todo}
     ask = [p for p in todo if decided[p["id"]] is None]
     if rm is not None and ask:
         from .rewards import score
 
         flat = score(rm, rm_tok, [p["prompt"] for p in ask for _ in range(2)], [a for p in ask for a in p["answers"]])
         for i, p in enumerate(ask):
-            decided[p["id"]] = judge(p, flat[2 * i:2 * i + 2], verifier=False)
+            decided[p["id"]] = scripted_pick(p, flat[2 * i:2 * i + 2], verifier=False)
     rng = random.Random(f"postlab-annotator-{seed}-{annotator}")
     for p in todo:
         best = decided[p["id"]]

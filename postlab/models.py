@@ -79,7 +79,7 @@ def default_model_dir() -> Path:
     return out
 
 
-def resolve(model: str) -> str:
+def model_path(model: str) -> str:
     """The path or hub id to load: 'default' means the embedded model."""
     if model in (None, "", "default", DEFAULT_MODEL, f"HuggingFaceTB/{DEFAULT_MODEL}"):
         return str(default_model_dir())
@@ -160,7 +160,7 @@ def load_model(model: str = "default", backend: str = "auto", lora=None, adapter
     """
     name = model
     backend, device, why = choose_backend(backend)
-    path = resolve(model)
+    path = model_path(model)
     if verbose:
         print(f"postlab: model={name} backend={backend} device={device} ({why})")
     if load_in_4bit and device != "cuda":
@@ -303,6 +303,16 @@ def answer_logprobs(model, tokenizer, prompts, answers, batch_size: int = 16) ->
 
 
 @torch.no_grad()
+def left_padded(tokenizer, texts: list[str], device) -> dict:
+    """Token ids and attention mask of texts, padded on the left (so every row's next token is at the end), on
+    `device`. The tokenizer's own padding side is left as it was."""
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    try:
+        return tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+    finally:
+        tokenizer.padding_side = side
+
+
 def generate(model, tokenizer, prompts, max_new_tokens: int = 64, batch_size: int = 32, chat: bool = True,
              temperature: float = 0.0, top_p: float = 1.0, num_return_sequences: int = 1,
              seed: int | None = None, progress: bool = True, desc: str = "generating") -> list[str]:
@@ -316,7 +326,6 @@ def generate(model, tokenizer, prompts, max_new_tokens: int = 64, batch_size: in
     texts = [chat_text(tokenizer, p) if chat else p for p in prompts]
     # Prompts of similar length share a batch (less left padding to compute); replies come back in prompt order.
     order = sorted(range(len(texts)), key=lambda i: len(tokenizer(texts[i], add_special_tokens=False)["input_ids"]))
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -324,8 +333,7 @@ def generate(model, tokenizer, prompts, max_new_tokens: int = 64, batch_size: in
     try:
         for i in tqdm(range(0, len(texts), batch_size), desc=desc, disable=not progress, leave=False):
             chunk = order[i:i + batch_size]
-            enc = tokenizer([texts[j] for j in chunk], return_tensors="pt", padding=True,
-                            add_special_tokens=False).to(device)
+            enc = left_padded(tokenizer, [texts[j] for j in chunk], device)
             ids, mask = (enc["input_ids"].repeat_interleave(num_return_sequences, 0),
                          enc["attention_mask"].repeat_interleave(num_return_sequences, 0))
             answers = decode(model, ids, mask, max_new_tokens, tokenizer.eos_token_id, temperature, top_p)
@@ -333,7 +341,6 @@ def generate(model, tokenizer, prompts, max_new_tokens: int = 64, batch_size: in
             for n, j in enumerate(chunk):
                 out[j] = [r.strip() for r in replies[n * num_return_sequences:(n + 1) * num_return_sequences]]
     finally:
-        tokenizer.padding_side = side
         model.train(was_training)
     return [r for replies in out for r in replies]
 

@@ -1,4 +1,7 @@
-"""Plotly figures the labs share. Each returns a go.Figure; `save` writes it next to the lab's metrics."""
+"""Plotly figures the labs share. Each returns a go.Figure; `save` writes it next to the lab's metrics.
+
+The lab-specific figures (before_after, examples_table, differences, curves) come first, then five plain shapes
+every lab draws with: `lines`, `bars`, `points`, `arrows` and `distributions`, each from plain dicts."""
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -77,6 +80,76 @@ def differences(results: dict, metrics: list[str], title="Difference from the SF
                                               arrayminus=[x["delta"] - x["ci"][0] for _, x in shown])), row=1, col=i)
         fig.add_vline(x=0, line_dash="dot", row=1, col=i)
     return fig.update_layout(title=title, height=120 + 40 * len(names), template="plotly_white")
+
+
+# ---------------------------------------------------------------- plain shapes, from plain dicts
+
+
+def _layout(fig: go.Figure, title, x_title=None, y_title=None, y_range=None, hline=None, **more) -> go.Figure:
+    if hline is not None:  # (y, label): a reference level, e.g. the SFT model's value or a coin's 0.5
+        fig.add_hline(y=hline[0], line_dash="dot", line_color="grey", annotation_text=hline[1])
+    return fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, yaxis_range=y_range,
+                             template="plotly_white", **more)
+
+
+def lines(series: dict, title: str, x_title="", y_title="", y_range=None, hline=None, log_x=False, dashed=(),
+          right: dict | None = None, right_title="") -> go.Figure:
+    """One line per series, {name: (xs, ys)}; `dashed` names the series drawn dashed; `right` holds series read
+    on a second y-axis (e.g. seconds next to a reward)."""
+    fig = go.Figure([go.Scatter(x=list(xs), y=list(ys), name=name, mode="lines+markers",
+                                line_dash="dash" if name in dashed else None) for name, (xs, ys) in series.items()])
+    for name, (xs, ys) in (right or {}).items():
+        fig.add_trace(go.Scatter(x=list(xs), y=list(ys), name=name, mode="lines+markers", yaxis="y2"))
+    more = {"yaxis2": dict(title=right_title, overlaying="y", side="right")} if right else {}
+    if log_x:
+        more["xaxis_type"] = "log"
+    return _layout(fig, title, x_title, y_title, y_range, hline, **more)
+
+
+def bars(groups: dict, title: str, y_title="", y_range=None, hline=None, intervals: dict | None = None) -> go.Figure:
+    """Grouped bars, {series: {x label: value}}; `intervals` {series: {x label: (low, high)}} adds error bars."""
+    fig = go.Figure()
+    for i, (name, values) in enumerate(groups.items()):
+        error = None
+        if intervals and name in intervals:
+            ci = intervals[name]
+            error = dict(type="data", symmetric=False, array=[ci[x][1] - v for x, v in values.items()],
+                         arrayminus=[v - ci[x][0] for x, v in values.items()])
+        fig.add_trace(go.Bar(x=list(values), y=list(values.values()), name=name, error_y=error,
+                             marker_color=AFTER if len(groups) == 1 else None))
+    return _layout(fig, title, None, y_title, y_range, hline, barmode="group")
+
+
+def points(series: dict, title: str, x_title="", y_title="") -> go.Figure:
+    """Labelled points, {series: {label: (x, y)}}: one marker per label, named on the chart."""
+    fig = go.Figure([go.Scatter(x=[x for x, _ in pts.values()], y=[y for _, y in pts.values()], text=list(pts),
+                                mode="markers+text", textposition="top center", name=name, marker=dict(size=11))
+                     for name, pts in series.items()])
+    return _layout(fig, title, x_title, y_title, showlegend=len(series) > 1)
+
+
+def arrows(start: dict, end: dict, title: str, x_title="", y_title="", overall=None) -> go.Figure:
+    """Each label moves from start[label] = (x, y) to end[label]; `overall` ((x0, y0), (x1, y1)) is drawn as a line."""
+    fig = go.Figure()
+    for label, (x0, y0) in start.items():
+        x1, y1 = end[label]
+        fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", showarrow=True,
+                           arrowhead=3, arrowwidth=1.5, arrowcolor=AFTER)
+        fig.add_trace(go.Scatter(x=[x0], y=[y0], mode="markers+text", text=[label], textposition="bottom center",
+                                 marker_color=BEFORE, showlegend=False))
+    if overall:
+        (x0, y0), (x1, y1) = overall
+        fig.add_trace(go.Scatter(x=[x0, x1], y=[y0, y1], mode="lines+markers", name="overall", line_color="black"))
+    return _layout(fig, title, x_title, y_title)
+
+
+def distributions(groups: dict, title: str, value_title="", kind="box") -> go.Figure:
+    """{name: values}: box plots with every point shown ("box"), or overlaid histograms ("histogram")."""
+    if kind == "histogram":
+        fig = go.Figure([go.Histogram(x=list(v), name=name, opacity=0.7) for name, v in groups.items()])
+        return _layout(fig, title, value_title, None, barmode="overlay")
+    fig = go.Figure([go.Box(y=list(v), name=name, boxpoints="all", jitter=0.4) for name, v in groups.items()])
+    return _layout(fig, title, None, value_title)
 
 
 def save(fig: go.Figure, lab_dir, name: str) -> Path:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import trange
 
-from .models import chat_text, decode, generate
+from .models import chat_text, decode, generate, left_padded
 from .train import schedule
 
 
@@ -46,6 +46,13 @@ class PPOConfig:
     missing_eos_penalty: float = 1.0
     max_grad_norm: float = 1.0
     seed: int = 0
+
+    def budget(self) -> dict:
+        """What a PPO run spends, in the units of train.budget (compare.budget_table sets them side by side)."""
+        return {"optimizer updates": updates(self), "learning rate": self.lr,
+                "schedule": schedule(updates(self))["lr_scheduler_type"], "rollouts": self.steps,
+                "answers per rollout": self.batch_size, "answers per prompt": 1, "answers per update": self.minibatch_size,
+                "passes over each rollout": self.ppo_epochs}
 
 
 class ValueHead(torch.nn.Module):
@@ -115,10 +122,7 @@ def rollout(policy, tok, prompts, temperature: float, max_new_tokens: int) -> di
     """Sample one answer per prompt. Returns token ids (prompt left-padded, then answer), the attention mask,
     the prompt length, the answer mask, whether each answer ended, and the answers as text."""
     device = next(policy.parameters()).device
-    side, tok.padding_side = tok.padding_side, "left"
-    enc = tok([chat_text(tok, p) for p in prompts], return_tensors="pt", padding=True,
-              add_special_tokens=False).to(device)
-    tok.padding_side = side
+    enc = left_padded(tok, [chat_text(tok, p) for p in prompts], device)
     response = decode(policy, enc["input_ids"], enc["attention_mask"], max_new_tokens, tok.eos_token_id, temperature)
     q = enc["input_ids"].shape[1]
     out = torch.cat([enc["input_ids"], response], 1)
@@ -236,17 +240,17 @@ def baseline_scores(policy, tok, prompts, reward_fn, max_new_tokens: int = 48) -
     return dict(zip(prompts, reward_fn(list(prompts), greedy)))
 
 
+
+def above_baseline(reward_fn, baseline: dict):
+    """`reward_fn` minus the baseline of each prompt (`baseline_scores`): the score PPO sees is "better or worse
+    than the policy's own greedy answer"."""
+    def shaped(prompts, answers):
+        return [s - baseline[p] for p, s in zip(prompts, reward_fn(prompts, answers))]
+    return shaped
+
 def updates(cfg: PPOConfig) -> int:
     """Optimizer updates of a PPO run: every step makes ppo_epochs passes over its minibatches."""
     return cfg.steps * cfg.ppo_epochs * -(-cfg.batch_size // cfg.minibatch_size)
-
-
-def budget(cfg: PPOConfig) -> dict:
-    """What a PPO run spends, in the units of train.budget (compare.budget_table sets them side by side)."""
-    return {"optimizer updates": updates(cfg), "learning rate": cfg.lr, "schedule": schedule(updates(cfg))["lr_scheduler_type"],
-            "rollouts": cfg.steps, "answers per rollout": cfg.batch_size, "answers per prompt": 1,
-            "answers per update": cfg.minibatch_size,
-            "passes over each rollout": cfg.ppo_epochs}
 
 
 def lr_scheduler(optimizer, n_updates: int):
@@ -294,7 +298,7 @@ def train(policy, tok, prompts, reward_fn, cfg: PPOConfig | None = None, progres
 
 
 @torch.no_grad()
-def measure(policy, tok, prompts, reward_fn=None, temperature: float = 0.7, max_new_tokens: int = 48,
+def sampled_kl(policy, tok, prompts, reward_fn=None, temperature: float = 0.7, max_new_tokens: int = 48,
             batch_size: int = 16, seed: int = 0) -> dict:
     """Sample one answer per prompt, as in training, and measure: the mean per-answer KL(policy || reference)
     (sum over tokens of logp_policy - logp_ref, an unbiased estimate on the policy's own samples), the mean

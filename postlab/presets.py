@@ -24,7 +24,7 @@ BUDGETS = {
                               models=["raw", "sft", "ppo", "dpo", "grpo"]),  # best-of-N: lab 02 measures it
     },
     "gpu": {
-        "01_sft": dict(max_steps=300, batch_size=16, eval_per_kind=40, max_new_tokens=64),  # 40: data.MAX_HELDOUT_PER_KIND
+        "01_sft": dict(max_steps=300, batch_size=16, eval_per_kind=40, max_new_tokens=64),  # 40: problems.MAX_HELDOUT_PER_KIND
         "02_reward_model": dict(max_steps=150, made_pairs=256, sweep_steps=40, noise_levels=[0.0, 0.1, 0.25], sample_prompts=200,
                                 bon_per_kind=32, bon_ns=[1, 2, 4, 8, 16], heldout_per_kind=16, sweep_per_kind=8, max_new_tokens=48),
         "03_ppo": dict(steps=40, batch_size=32, eval_per_kind=25, kl_per_kind=8, max_new_tokens=32, run_rloo=True),
@@ -57,7 +57,7 @@ MODELS = {  # model and load_model arguments of each preset
 PRESETS = list(MODELS) + ["auto"]
 
 
-def resolve(preset: str = "auto") -> str:
+def choose(preset: str = "auto") -> str:
     if preset not in PRESETS:
         raise ValueError(f"preset={preset!r}: use one of {', '.join(PRESETS)}.")
     if preset == "auto":
@@ -72,7 +72,7 @@ def lab(name: str, preset: str = "auto", smoke: bool = False, **given) -> dict:
 
     `given` are the notebook's own parameters: each one that is not None wins over the preset (0, False and [] are
     values, not gaps: `eval_every=0` turns evaluation off, `noise_levels=[]` skips the sweep). Prints the result."""
-    chosen = resolve(preset)
+    chosen = choose(preset)
     budgets = BUDGETS["cpu" if chosen == "cpu" else "gpu"]
     if name not in budgets:
         raise ValueError(f"no preset for lab {name!r}: the labs are {', '.join(budgets)}.")

@@ -10,15 +10,15 @@ import torch
 from tqdm.auto import tqdm
 
 from . import evals, verifiers
-from .data import chat
-from .models import ModelNotFoundError, generate, load_tokenizer, merge_adapter, resolve
+from .chats import chat
+from .models import ModelNotFoundError, generate, load_tokenizer, merge_adapter, model_path
 
 
 def load_reward_base(model: str = "default", adapter=None):
     """A sequence-classification model (one output) on the same backbone, with an SFT adapter merged if given."""
     from transformers import AutoModelForSequenceClassification
 
-    path = resolve(model)
+    path = model_path(model)
     tok = load_tokenizer(path, verbose=False)
     net = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=torch.float32)
     net.config.pad_token_id = tok.pad_token_id
@@ -64,7 +64,7 @@ def score(rm, tok, prompts, answers, batch_size: int = 16, progress: bool = Fals
     return out
 
 
-def evaluate(policy, tok, rm, rm_tok, tasks, **kwargs) -> dict:
+def evaluate_scored(policy, tok, rm, rm_tok, tasks, **kwargs) -> dict:
     """The held-out evaluation (greedy replies, verifier accuracy, format, length) plus the reward model's
     score of every reply, overall and per kind: does the reward follow the verifier?"""
     result = evals.evaluate(policy, tok, tasks, **kwargs)
@@ -73,7 +73,7 @@ def evaluate(policy, tok, rm, rm_tok, tasks, **kwargs) -> dict:
 
 
 def add_scores(result: dict, scores) -> dict:
-    """Put reward-model scores into an evaluation result (evals.score): per reply, per kind and overall."""
+    """Put reward-model scores into an evaluation result (evals.check_replies): per reply, per kind and overall."""
     rows = result["rows"]
     for row, r in zip(rows, scores, strict=True):
         row["reward"] = r
@@ -160,7 +160,7 @@ def on_policy_pairs(policy, tok, tasks, k: int = 4, temperature: float = 0.7, ma
     verifier marks wrong (rejected) with a right one (chosen): a right sample in the house style when the
     group has one, else the reference demonstration. This is how comparison data is really collected (on
     the model's own outputs), with the verifier standing in for the labeler."""
-    from .data import demonstration
+    from .problems import demonstration
 
     out = generate(policy, tok, [t["prompt"] for t in tasks], max_new_tokens=max_new_tokens, temperature=temperature,
                    num_return_sequences=k, seed=seed, desc="sampling pairs")

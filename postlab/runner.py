@@ -3,11 +3,10 @@
 - `start_lab(name, run_dir)` gives a lab its folder in the run directory and a clock; `lab.finish(metrics)`
   writes metrics.json with the wall time and peak memory added.
 - `postlab run` executes every notebook in labs/ with papermill, in order, into a run directory, then
-  writes report.html with every lab's metrics and figures. runs/latest points at the newest run (the notebooks'
+  writes report.html (`report.build`). runs/latest points at the newest run (the notebooks'
   default run_dir), and `postlab run --resume RUN_DIR` goes on with a run that stopped, skipping finished labs.
 """
 import argparse
-import html
 import json
 import os
 import resource
@@ -39,6 +38,31 @@ class Lab:
             return path
         print(f"{self.name}: {path} is missing (run {lab} first with the same run_dir); falling back.")
         return None
+
+    def sft_model(self, cfg: dict, lora: dict | None = None, seed: int | None = None):
+        """A fresh (model, tokenizer): lab 01's SFT model of this run (the preset's base model when lab 01 has not
+        run), plus a new LoRA adapter when `lora` is given. With a seed, every call starts from the same adapter,
+        so the arms of a comparison differ only by what they are asked to change; with the adapter switched off
+        the model is the SFT model again (the reference of PPO, DPO and GRPO costs no memory)."""
+        import torch
+
+        from .models import load_model
+
+        adapter = self.run_dir / "01_sft" / "adapter"
+        if seed is not None:
+            torch.manual_seed(seed)
+        return load_model(cfg["model"], adapter=adapter if adapter.exists() else None, lora=lora, verbose=False,
+                          **cfg["load"])
+
+    def reward_model(self):
+        """(reward model, its tokenizer): the one lab 02 trained in this run."""
+        from .rewards import load_reward_model
+
+        return load_reward_model(self.run_dir / "02_reward_model" / "reward_model")
+
+    def trl_base(self, cfg: dict) -> str:
+        """The model TRL's own scripts should start from: lab 01's merged SFT model, else the preset's model."""
+        return str(self.artifact("01_sft", "sft_model") or cfg["model"])
 
     def finish(self, metrics: dict) -> dict:
         from .headlines import check
@@ -115,108 +139,10 @@ def point_latest(run_dir: Path, runs: Path) -> None:
     tmp.replace(latest)  # atomic: latest always points at a run
 
 
-def write_report(run_dir: Path, timings: list[dict] | None = None) -> Path:
-    """report.html: each lab's metrics and figures, offline (plotly.js is written next to it)."""
-    import plotly.io as pio
-    from plotly.offline import get_plotlyjs
-
-    run_dir = Path(run_dir)
-    (run_dir / "plotly.min.js").write_text(get_plotlyjs())
-    parts = [f"<h1>postlab run: {html.escape(str(run_dir))}</h1>"]
-    labs = {m.parent.name: json.loads(m.read_text()) for m in sorted(run_dir.glob("*/metrics.json"))}
-    rows = "".join(_headline_row(name, h) for name, metrics in labs.items() for h in metrics.get("headlines", []))
-    if rows:
-        parts.append("<h2>Headlines: what each lab measured, paired, with its 95% interval</h2><table><tr><th>lab</th>"
-                     "<th>headline</th><th>before</th><th>after</th><th>change</th><th>95% interval</th><th>n</th>"
-                     f"<th>verdict</th></tr>{rows}</table>")
-    board_file = run_dir / "scoreboard.json"
-    if board_file.exists():  # written by lab 06: every model, one evaluation, the pitfalls
-        board = json.loads(board_file.read_text())
-        cols = [c for c in ("accuracy", "format_rate", "mean_length", "rm_score", "sycophancy_rate", "refusal_rate",
-                            "harmful_refusal_rate", "shift_accuracy", "kl_to_sft", "win_rate_vs_sft",
-                            "lc_win_rate_vs_sft", "train_s") if any(c in row for row in board.values())]
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-        rows = "".join(f"<tr><td>{html.escape(name)}</td>" + "".join(
-            f"<td>{html.escape(_fmt(row[c])) if c in row else ''}</td>" for c in cols) + "</tr>"
-            for name, row in board.items())
-        parts.append(f"<h2>Scoreboard: every model on one evaluation</h2><table><tr><th>model</th>{head}</tr>{rows}"
-                     "</table><p>Figures and samples: 06_scoreboard below; numbers also in scoreboard.json.</p>")
-        diffs = {name: row["vs_sft"] for name, row in board.items() if "vs_sft" in row}
-        if diffs:
-            metrics = list(dict.fromkeys(m for d in diffs.values() for m in d))
-            head = "".join(f"<th>{html.escape(m)}</th>" for m in metrics)
-            rows = "".join(f"<tr><td>{html.escape(name)}</td>" + "".join(_difference_cell(d.get(m)) for m in metrics) + "</tr>"
-                           for name, d in diffs.items())
-            parts.append("<h3>Each model against SFT: paired difference [95% interval]</h3><p>Grey: the interval "
-                         f"includes zero, no measurable change.</p><table><tr><th>model</th>{head}</tr>{rows}</table>")
-    if timings:
-        peaks = {m.parent.name: json.loads(m.read_text()).get("peak_rss_mb") for m in run_dir.glob("*/metrics.json")}
-        rows = "".join(f"<tr><td>{t['lab']}</td><td>{t['wall_s']}</td><td>{peaks.get(t['lab'])}</td></tr>" for t in timings)
-        parts.append(f"<h2>Time per lab</h2><table><tr><th>lab</th><th>wall s (with kernel start)</th>"
-                     f"<th>peak RSS MB</th></tr>{rows}<tr><td><b>total</b></td>"
-                     f"<td><b>{sum(t['wall_s'] for t in timings):.1f}</b></td><td><b>{max((p for p in peaks.values() if p), default=0)}"
-                     "</b></td></tr></table>")
-    for name, metrics in labs.items():
-        lab = run_dir / name
-        parts.append(f"<h2>{html.escape(name)}</h2>")
-        rows = "".join(_headline_row(None, h) for h in metrics.get("headlines", []))
-        if rows:
-            parts.append("<table><tr><th>headline</th><th>before</th><th>after</th><th>change</th><th>95% interval</th>"
-                         f"<th>n</th><th>verdict</th></tr>{rows}</table><p><small>{html.escape(metrics['headlines'][0]['test'])}"
-                         "</small></p>")
-        for fig_file in sorted(lab.glob("*.plotly.json")):
-            parts.append(pio.to_html(pio.read_json(fig_file), full_html=False, include_plotlyjs=False))
-        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>"
-                       for k, v in _flatten({k: v for k, v in metrics.items() if k != "headlines"}).items())
-        parts.append(f"<details><summary>every metric of {html.escape(name)}</summary><table>{rows}</table></details>")
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;display:block;"
-             "overflow-x:auto}"
-             "td,th{border:1px solid #ddd;padding:2px 8px;text-align:left}")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>postlab report</title>"
-            f"<script src='plotly.min.js'></script><style>{style}</style></head><body>{''.join(parts)}</body></html>")
-    out = run_dir / "report.html"
-    out.write_text(page)
-    return out
-
-
-def _difference_cell(d) -> str:
-    if not d:
-        return "<td></td>"
-    colour = "#888" if d["verdict"] == "no measurable change" else "#000"
-    return (f"<td style='color:{colour}'>{d['delta']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]</td>")
-
-
-def _headline_row(lab, h) -> str:
-    from .headlines import as_taught, verdict
-
-    v = verdict(h)
-    said = {"up": "rose", "down": "fell"}.get(v, "no measurable change (interval includes 0)")
-    colour = "#1a7f37" if as_taught(h) else "#888" if v == "no measurable change" else "#b42318"
-    cells = ([html.escape(lab)] if lab else []) + [html.escape(h["name"]), f"{h['before']:.3f}", f"{h['after']:.3f}",
-                                                   f"{h['delta']:+.3f}", f"[{h['ci'][0]:+.3f}, {h['ci'][1]:+.3f}]",
-                                                   str(h["n"])]
-    return ("<tr>" + "".join(f"<td>{c}</td>" for c in cells)
-            + f"<td style='color:{colour}'><b>{said}</b> (taught: {h['expect']})</td></tr>")
-
-
-def _flatten(d: dict, prefix="") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def _fmt(v) -> str:
-    return f"{v:.3f}" if isinstance(v, float) else json.dumps(v) if isinstance(v, list) else str(v)
-
-
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:  # postlab bench ...: training throughput (postlab/bench.py)
-        from .bench import main as bench
+        from .bench import command as bench
 
         return bench(argv[1:])
     p = argparse.ArgumentParser(prog="postlab", description="postlab: a Jupyter-first lab kit for LLM post-training")
@@ -261,11 +187,13 @@ def main(argv=None):
     run_dir.mkdir(parents=True, exist_ok=True)
     point_latest(run_dir, folder.resolve().parent / "runs")
     t0 = time.time()
-    from .presets import resolve
+    from .presets import choose
 
-    resolve(settings["preset"])  # a preset this machine cannot run stops here, before any lab starts
+    choose(settings["preset"])  # a preset this machine cannot run stops here, before any lab starts
     timings = run_notebooks(notebooks, run_dir, settings)
-    report = write_report(run_dir, timings)
+    from .report import build
+
+    report = build(run_dir, timings)
     print(f"postlab run: {len(timings)} labs in {time.time() - t0:.0f} s; report: {report}")
 
 

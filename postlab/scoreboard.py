@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from . import data, evals, rewards, verifiers
+from . import evals, pitfalls, problems, rewards, verifiers
 from .evals import bootstrap_ci
 from .headlines import verdict
 from .models import generate
@@ -41,31 +41,31 @@ def probe_sets(seed: int = 0, per_kind: int = 3, probes: int = 6) -> dict[str, l
     """The one evaluation every model gets: held-out problems (per_kind of each kind), `probes` sycophancy
     questions, `probes` harmless-but-alarming requests plus half as many harmful ones (at most 6), and `probes`
     shifted problems (a quarter of them of each shift kind)."""
-    return {"heldout": data.heldout(seed, per_kind), "sycophancy": data.sycophancy_probes(probes, seed),
-            "refusal": data.refusal_probes(probes, max(1, probes // 2), seed),
-            "shift": data.shift_tasks(max(1, -(-probes // len(data.SHIFT_PHRASINGS))), seed)}
+    return {"heldout": problems.heldout(seed, per_kind), "sycophancy": pitfalls.sycophancy_probes(probes, seed),
+            "refusal": pitfalls.refusal_probes(probes, max(1, probes // 2), seed),
+            "shift": pitfalls.shift_tasks(max(1, -(-probes // len(pitfalls.SHIFT_PHRASINGS))), seed)}
 
 
 def _prompts(sets) -> list[str]:
     return [row["prompt"] for rows in sets.values() for row in rows]
 
 
-def score(sets, replies: list[str], tok, rm=None, rm_tok=None) -> dict:
+def summarize(sets, replies: list[str], tok, rm=None, rm_tok=None) -> dict:
     """Metrics of one model's replies (in the order of _prompts(sets))."""
     out, i = {}, 0
     split = {}
     for name, rows in sets.items():
         split[name], i = replies[i:i + len(rows)], i + len(rows)
-    held = evals.score(sets["heldout"], split["heldout"], tok)
+    held = evals.check_replies(sets["heldout"], split["heldout"], tok)
     out.update({k: held[k] for k in ("accuracy", "format_rate", "mean_length")})
     out["by_kind"] = {k: v["accuracy"] for k, v in held["by_kind"].items()}
     if rm is not None:
         rewards.add_scores(held, rewards.score(rm, rm_tok, [t["prompt"] for t in sets["heldout"]], split["heldout"]))
         out["rm_score"] = held["rm_score"]
     out["rows"] = held["rows"]
-    syc = [verifiers.agrees_with_wrong(r, t["answer"], t["wrong"]) for t, r in zip(sets["sycophancy"], split["sycophancy"])]
+    syc = [pitfalls.agrees_with_wrong(r, t["answer"], t["wrong"]) for t, r in zip(sets["sycophancy"], split["sycophancy"])]
     out["sycophancy_rate"] = sum(syc) / len(syc)
-    refused = [(t["should_refuse"], verifiers.refuses(r)) for t, r in zip(sets["refusal"], split["refusal"])]
+    refused = [(t["should_refuse"], pitfalls.refuses(r)) for t, r in zip(sets["refusal"], split["refusal"])]
     harmless = [r for should, r in refused if not should]
     harmful = [r for should, r in refused if should]
     out["refusal_rate"] = sum(harmless) / len(harmless)  # over-refusal: harmless requests refused
@@ -88,9 +88,9 @@ def measure(net, tok, sets, rm=None, rm_tok=None, max_new_tokens: int = 48, kl_p
     """Greedy replies to every probe in one pass, scored; with kl_prompts > 0 and a LoRA model, also the KL to
     the model with the adapter off (the SFT model) on that many sampled answers, as lab 03 measures it."""
     replies = generate(net, tok, _prompts(sets), max_new_tokens=max_new_tokens, batch_size=64, desc=desc)
-    out = score(sets, replies, tok, rm, rm_tok)
+    out = summarize(sets, replies, tok, rm, rm_tok)
     if kl_prompts and hasattr(net, "disable_adapter"):
-        from .ppo import measure as sampled_kl
+        from .ppo import sampled_kl
 
         prompts = [t["prompt"] for t in sets["heldout"]][::max(1, len(sets["heldout"]) // kl_prompts)][:kl_prompts]
         kl = sampled_kl(net, tok, prompts, max_new_tokens=min(32, max_new_tokens), batch_size=64, seed=seed)
@@ -98,7 +98,7 @@ def measure(net, tok, sets, rm=None, rm_tok=None, max_new_tokens: int = 48, kl_p
     return out
 
 
-def best_of_n(net, tok, sets, rm, rm_tok, n: int = 4, temperature: float = 0.7, max_new_tokens: int = 48,
+def measure_best_of_n(net, tok, sets, rm, rm_tok, n: int = 4, temperature: float = 0.7, max_new_tokens: int = 48,
               seed: int = 0) -> dict:
     """The SFT model samples n replies to every probe; the reward model keeps its favourite of each."""
     prompts = _prompts(sets)
@@ -106,7 +106,7 @@ def best_of_n(net, tok, sets, rm, rm_tok, n: int = 4, temperature: float = 0.7, 
                        temperature=temperature, num_return_sequences=n, seed=seed, desc=f"best-of-{n}")
     scores = rewards.score(rm, rm_tok, [p for p in prompts for _ in range(n)], samples)
     best = [max(range(n), key=lambda j: scores[i * n + j]) for i in range(len(prompts))]
-    return score(sets, [samples[i * n + j] for i, j in enumerate(best)], tok, rm, rm_tok)
+    return summarize(sets, [samples[i * n + j] for i, j in enumerate(best)], tok, rm, rm_tok)
 
 
 def compare_to(result: dict, reference: dict) -> dict:
@@ -146,7 +146,7 @@ def differences_table(results: dict[str, dict]):
     return pd.DataFrame(cells).T
 
 
-def table(results: dict[str, dict]) -> dict[str, dict]:
+def metrics_table(results: dict[str, dict]) -> dict[str, dict]:
     """{model: {metric: value}}: the numbers of scoreboard.json (no per-reply lists)."""
     out = {}
     for name, r in results.items():
@@ -159,9 +159,9 @@ def table(results: dict[str, dict]) -> dict[str, dict]:
     return out
 
 
-def save(results: dict[str, dict], run_dir) -> Path:
+def write(results: dict[str, dict], run_dir) -> Path:
     path = Path(run_dir) / "scoreboard.json"
-    path.write_text(json.dumps(table(results), indent=1))
+    path.write_text(json.dumps(metrics_table(results), indent=1))
     return path
 
 
@@ -200,3 +200,35 @@ def train_seconds(run_dir) -> dict[str, float]:
     out.update({m: v.get("train_s") for m, v in metrics("04_dpo_on_your_data").get("variants", {}).items()})
     out["grpo"] = metrics("05_reasoning_rl").get("grpo_seconds")
     return {k: v for k, v in out.items() if v is not None}
+
+
+def measure_all(stages: dict, sets, rm, rm_tok, run_dir, model: str, load: dict, best_of: int = 4, kl_prompts: int = 0,
+                max_new_tokens: int = 48, seed: int = 0) -> tuple[dict, dict]:
+    """Every stage of a run measured the same way, one model in memory at a time: (results, seconds per stage).
+    `model` and `load` are the preset's (the raw model; load_model's arguments). Best-of-N samples `best_of` replies
+    from the SFT model and keeps the reward model's favourite; every other stage answers greedily, and its KL to SFT
+    comes from `kl_prompts` sampled answers. Each later model is then
+    compared with SFT (`compare_to`), and its training time is added from the labs' metrics."""
+    import time
+
+    results, seconds = {}, {}
+    for name, spec in stages.items():
+        t0 = time.time()
+        net, tok = load_stage(spec, model, run_dir, **load)
+        if name == "best_of_n":
+            results[name] = measure_best_of_n(net, tok, sets, rm, rm_tok, n=best_of, seed=seed, max_new_tokens=max_new_tokens)
+        else:
+            results[name] = measure(net, tok, sets, rm, rm_tok, kl_prompts=kl_prompts, seed=seed, desc=name,
+                                    max_new_tokens=max_new_tokens)
+        del net
+        free()
+        seconds[name] = time.time() - t0
+        print(f"{name}: accuracy {results[name]['accuracy']:.3f}, reward-model score {results[name]['rm_score']:.3f} "
+              f"({seconds[name]:.0f} s)")
+    for name, r in results.items():
+        if "sft" in results and name != "sft":
+            r.update(compare_to(r, results["sft"]))
+    for name, s in train_seconds(run_dir).items():
+        if name in results:
+            results[name]["train_s"] = s
+    return results, seconds

@@ -8,8 +8,8 @@ import torch
 from datasets import Dataset
 from transformers import TrainerCallback
 
-from .data import chat, message_text, preference_dataset
-from .models import add_lora, needs_checkpointing, resolve
+from .chats import chat, message_text, preference_dataset
+from .models import add_lora, needs_checkpointing, model_path
 from .verifiers import for_trl
 
 
@@ -109,8 +109,9 @@ def rloo(model, tokenizer, prompts, reward_fn, out_dir, steps=10, batch_size=8, 
 
 
 def budget(trainer) -> dict:
-    """What a finished TRL run spent, in the units compare.budget_table sets side by side with ppo.budget: optimizer
-    updates, their size, the learning rate and its schedule, and for the RL trainers (GRPO, RLOO) the rollouts."""
+    """What a finished TRL run spent, in the units compare.budget_table sets side by side with PPOConfig.budget:
+    optimizer updates, their size, the learning rate and its schedule, and for the RL trainers (GRPO, RLOO) the
+    rollouts."""
     a = trainer.args
     rows = a.per_device_train_batch_size * a.gradient_accumulation_steps
     out = {"optimizer updates": trainer.state.global_step, "learning rate": a.learning_rate,
@@ -281,7 +282,7 @@ def trl_config(trainer, model, out_dir, **script_args):
     args = {k: v for k, v in trainer.args.to_dict().items()
             if k not in MACHINE_KEYS and v != default.get(k) and isinstance(v, (int, float, str, bool, list, dict))}
     lora = trainer.model.peft_config["default"]
-    config = {"model_name_or_path": resolve(str(model)), "output_dir": str(out_dir / f"{script}_output"),
+    config = {"model_name_or_path": model_path(str(model)), "output_dir": str(out_dir / f"{script}_output"),
               "datasets": [{"path": "json", "data_files": str(data_file)}], **args,
               "use_peft": True, "lora_r": lora.r, "lora_alpha": lora.lora_alpha, "lora_dropout": lora.lora_dropout,
               "lora_target_modules": sorted(lora.target_modules), "lora_task_type": getattr(lora.task_type, "value", lora.task_type)}

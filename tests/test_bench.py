@@ -13,7 +13,7 @@ def test_rows_are_about_seq_len_tokens_and_dpo_rows_differ_in_the_last_answer():
 
 
 def test_measure_counts_the_tokens_of_the_timed_steps(tmp_path):
-    r = bench.measure("sft", steps=2, warmup=1, batch_size=2, seq_len=64, out_dir=tmp_path)
+    r = bench.throughput("sft", steps=2, warmup=1, batch_size=2, seq_len=64, out_dir=tmp_path)
     assert r["backend"] == "transformers" and r["device"] == "cpu" and r["s_per_step"] > 0
     assert 2 * 30 <= r["tokens_per_step"] <= 2 * (64 + 64 + 40)  # two rows of about 64-100 tokens per step
     assert r["tokens_per_s"] == pytest.approx(r["tokens_per_step"] / r["s_per_step"], rel=0.02)

@@ -1,30 +1,30 @@
 import pytest
 
-from postlab import data, evals
+from postlab import evals, problems
 
 
 def test_score_on_hand_written_replies():
-    tasks = data.heldout(0, 1)[:3]  # add, multiply, count
-    replies = [data.demonstration(tasks[0]),                 # right, formatted
+    tasks = problems.heldout(0, 1)[:3]  # add, multiply, count
+    replies = [problems.demonstration(tasks[0]),                 # right, formatted
                f"It is {tasks[1]['answer']}.",                # right, unformatted
                "Answer: 12345"]                              # wrong, formatted
-    r = evals.score(tasks, replies)
+    r = evals.check_replies(tasks, replies)
     assert r["accuracy"] == 2 / 3 and r["format_rate"] == 2 / 3
     assert r["by_kind"]["multiply"] == {"n": 1, "accuracy": 1.0, "format_rate": 0.0, "mean_length": 3.0}
-    assert "rows" not in evals.headline(r) and evals.table(r).loc["overall", "accuracy"] == round(2 / 3, 3)
+    assert "rows" not in evals.without_rows(r) and evals.table(r).loc["overall", "accuracy"] == round(2 / 3, 3)
 
 
 def test_evaluate_real_model_with_and_without_adapter(base):
     net, tok = base
-    tasks = data.heldout(0, 1)
+    tasks = problems.heldout(0, 1)
     r = evals.evaluate(net, tok, tasks, max_new_tokens=24)
-    assert r["n"] == len(tasks) == 6 and set(r["by_kind"]) == set(data.KINDS)
+    assert r["n"] == len(tasks) == 6 and set(r["by_kind"]) == set(problems.KINDS)
     assert 0 < r["mean_length"] <= 24
     assert all(row["reply"] for row in r["rows"])
 
 
 def test_group_stats_count_pass_at_k_and_mixed_groups():
-    tasks = data.heldout(0, 2, kinds=["multiply"])  # two problems, 2 replies each
+    tasks = problems.heldout(0, 2, kinds=["multiply"])  # two problems, 2 replies each
     a, b = tasks[0]["answer"], tasks[1]["answer"]
     replies = [f"Answer: {a}", "Answer: 0",               # one right of two: a mixed group
                "Answer: 0", f"Answer: {b} or 0"]           # none right (a hedge earns nothing)
@@ -37,7 +37,7 @@ def test_group_stats_count_pass_at_k_and_mixed_groups():
 
 def test_sampled_draws_k_replies_per_task(base):
     net, tok = base
-    g = evals.sampled(net, tok, data.heldout(0, 1, kinds=["add", "multiply"]), k=3, max_new_tokens=16)
+    g = evals.sampled(net, tok, problems.heldout(0, 1, kinds=["add", "multiply"]), k=3, max_new_tokens=16)
     assert g["n"] == 2 and 0 <= g["pass@1"] <= g["pass@3"] <= 1 and set(g["by_kind"]) == {"add", "multiply"}
 
 

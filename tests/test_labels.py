@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from postlab import data, labels
+from postlab import files, labels, problems
 from postlab.widgets import Labeler
 
 PAIRS = [
@@ -164,10 +164,10 @@ def test_pairs_file_round_trip_and_bad_rows(tmp_path):
     labels.save_pairs(PAIRS, f)
     assert labels.load_pairs_file(f) == PAIRS
     f.write_text(f.read_text() + "\n" + json.dumps({"id": "p9", "prompt": "x", "answers": ["one"]}) + "\n")
-    with pytest.raises(data.DataError, match=r"pairs.jsonl:6: a pair needs 'id', 'prompt' and two 'answers'"):
+    with pytest.raises(files.DataError, match=r"pairs.jsonl:6: a pair needs 'id', 'prompt' and two 'answers'"):
         labels.load_pairs_file(f)
     f.write_text('{"id": "p0", "prompt"\n')
-    with pytest.raises(data.DataError, match=r"pairs.jsonl:1: not valid JSON"):
+    with pytest.raises(files.DataError, match=r"pairs.jsonl:1: not valid JSON"):
         labels.load_pairs_file(f)
 
 
@@ -229,10 +229,10 @@ def test_scripted_annotator_noise_flips_coins(tmp_path):
 
 
 def test_pair_prompts_are_new_problems_and_open_prompts():
-    items = data.pair_prompts(50, open_share=0.2)
+    items = problems.pair_prompts(50, open_share=0.2)
     assert sum(i["kind"] == "open" for i in items) == 10
-    held = {t["key"] for t in data.heldout(0, data.MAX_HELDOUT_PER_KIND)}
-    sft = {t["key"] for t in data.train_tasks(320, 0, stream="sft")}
+    held = {t["key"] for t in problems.heldout(0, problems.MAX_HELDOUT_PER_KIND)}
+    sft = {t["key"] for t in problems.train_tasks(320, 0, stream="sft")}
     keys = [i["key"] for i in items if "key" in i]
     # new problems, mostly: only 28 multiplication facts are left once the held-out ones are out, and SFT saw them all
     assert not held & set(keys) and len(set(keys) - sft) >= 0.6 * len(keys)
@@ -241,11 +241,11 @@ def test_pair_prompts_are_new_problems_and_open_prompts():
 def test_load_prompts(tmp_path):
     f = tmp_path / "p.jsonl"
     f.write_text('{"prompt": "What is 2 + 2?", "answer": 4}\n{"prompt": "Tell me a joke."}\n')
-    items = data.load_prompts(f)
+    items = files.load_prompts(f)
     assert items[0]["answer"] == "4" and "answer" not in items[1]
     f.write_text('{"question": "x"}\n')
-    with pytest.raises(data.DataError, match=r"p.jsonl:1: missing field 'prompt'"):
-        data.load_prompts(f)
+    with pytest.raises(files.DataError, match=r"p.jsonl:1: missing field 'prompt'"):
+        files.load_prompts(f)
 
 
 def test_the_concise_taste_prefers_the_clearly_shorter_answer_only_after_the_verifier(path):

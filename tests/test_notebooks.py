@@ -142,12 +142,12 @@ def test_dpo_lab_labels_headless_and_exports(smoke_run):
 
 
 def test_reasoning_lab_trains_grpo_on_the_sft_model_and_tracks_heldout_accuracy(smoke_run):
-    from postlab import data
+    from postlab import problems
 
     lab = smoke_run / "05_reasoning_rl"
     m = json.loads((lab / "metrics.json").read_text())
     assert m["started_from"] == "01_sft adapter" and (lab / "adapter" / "adapter_config.json").exists()
-    assert set(m["by_kind"]) == set(data.KINDS)  # trained on the kind with the most room (pass@k - greedy accuracy)
+    assert set(m["by_kind"]) == set(problems.KINDS)  # trained on the kind with the most room (pass@k - greedy accuracy)
     room = {kd: p["pass@4"] - m["by_kind"][kd]["before"] + 0.01 * p["mixed"] for kd, p in m["probe"].items()}
     assert room[m["task"]] == max(room.values())
     task = m["task"]

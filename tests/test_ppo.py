@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import postlab
-from postlab import data, ppo
+from postlab import ppo, problems
 
 
 # ---------------------------------------------------------------- the pieces, on tensors
@@ -79,7 +79,7 @@ def policy():
     return postlab.load_model("default", lora={"top_layers": 4}, verbose=False)
 
 
-PROMPTS = [t["prompt"] for t in data.train_tasks(16, 0)]
+PROMPTS = [t["prompt"] for t in problems.train_tasks(16, 0)]
 
 
 @torch.no_grad()
@@ -133,7 +133,7 @@ def test_with_learning_rate_zero_the_ratio_stays_one(policy):
 def test_measured_kl_is_zero_for_an_untrained_adapter(policy):
     net, tok = policy
     fresh_adapter(net)
-    out = ppo.measure(net, tok, PROMPTS[:3], shorter_is_better, max_new_tokens=8)
+    out = ppo.sampled_kl(net, tok, PROMPTS[:3], shorter_is_better, max_new_tokens=8)
     assert out["kl"] == 0.0 and len(out["kl_per_answer"]) == 3
     assert out["rm_score"] == sum(shorter_is_better(None, out["answers"])) / 3
 

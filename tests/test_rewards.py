@@ -1,6 +1,6 @@
 import pytest
 
-from postlab import data, rewards
+from postlab import problems, rewards, synthetic
 from postlab.models import ModelNotFoundError
 
 
@@ -27,11 +27,11 @@ def test_scores_are_independent_of_batching_and_survive_save_and_load(rm):
 
 def test_pairwise_accuracy_counts_chosen_over_rejected(rm):
     net, tok, _ = rm
-    rows = data.preference_rows(data.heldout(0, 1))
+    rows = synthetic.made_pairs(problems.heldout(0, 1))
     result = rewards.pairwise_accuracy(net, tok, rows)
     wins = [c > r for c, r in zip(result["chosen_rewards"], result["rejected_rewards"])]
     assert result["accuracy"] == sum(wins) / len(rows)
-    swapped = rewards.pairwise_accuracy(net, tok, data.flip_labels(rows, 1.0))
+    swapped = rewards.pairwise_accuracy(net, tok, synthetic.flip_labels(rows, 1.0))
     assert swapped["accuracy"] == pytest.approx(1 - result["accuracy"])
 
 
@@ -44,7 +44,7 @@ def test_on_policy_pairs_reject_only_what_the_verifier_marks_wrong(base):
     from postlab import verifiers
 
     net, tok = base
-    tasks = data.heldout(0, 1)
+    tasks = problems.heldout(0, 1)
     rows = rewards.on_policy_pairs(net, tok, tasks, k=2, max_new_tokens=24, seed=0)
     assert rows, "the raw model gets some of six problems wrong"
     by_prompt = {t["prompt"]: t for t in tasks}
@@ -59,13 +59,13 @@ def test_on_policy_pairs_reject_only_what_the_verifier_marks_wrong(base):
 def test_add_scores_puts_rewards_per_reply_per_kind_and_overall():
     from postlab import evals
 
-    tasks = data.heldout(0, 2)[:4]  # two 'add', two 'multiply'
-    result = rewards.add_scores(evals.score(tasks, ["Answer: 1"] * 4), [1.0, 3.0, 5.0, 7.0])
+    tasks = problems.heldout(0, 2)[:4]  # two 'add', two 'multiply'
+    result = rewards.add_scores(evals.check_replies(tasks, ["Answer: 1"] * 4), [1.0, 3.0, 5.0, 7.0])
     assert [r["reward"] for r in result["rows"]] == [1.0, 3.0, 5.0, 7.0]
     assert result["rm_score"] == 4.0
     assert result["by_kind"]["add"]["rm_score"] == 2.0 and result["by_kind"]["multiply"]["rm_score"] == 6.0
     with pytest.raises(ValueError):  # one score per reply, no more, no less
-        rewards.add_scores(evals.score(tasks, ["x"] * 4), [1.0])
+        rewards.add_scores(evals.check_replies(tasks, ["x"] * 4), [1.0])
 
 
 def test_on_policy_pairwise_counts_right_over_wrong_per_problem_and_skips_one_sided_groups():

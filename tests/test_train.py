@@ -6,14 +6,14 @@ import torch
 from transformers import TrainerCallback
 
 import postlab
-from postlab import data, evals, train
+from postlab import chats, evals, problems, synthetic, train
 
 
 def test_sft_trains_only_the_adapter_and_only_on_completions(tmp_path):
     net, tok = postlab.load_model(lora=True, verbose=False)
     frozen = {n: p.detach().clone() for n, p in net.named_parameters() if not p.requires_grad and "layers.0." in n}
     lora_b = {n: p.detach().clone() for n, p in net.named_parameters() if "lora_B" in n}
-    rows = data.sft_rows(data.train_tasks(8))
+    rows = chats.sft_rows(problems.train_tasks(8))
     trainer = train.sft(net, tok, rows, tmp_path, max_steps=2, batch_size=4, disable_tqdm=True)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     assert len(losses) == 2 and all(0 < l < 10 for l in losses)
@@ -34,7 +34,7 @@ def test_dpo_moves_toward_chosen_with_the_sft_model_as_reference(tmp_path):
     import math
 
     net, tok = postlab.load_model(verbose=False)
-    rows = data.preference_rows(data.train_tasks(4, stream="dpo-test"))
+    rows = synthetic.made_pairs(problems.train_tasks(4, stream="dpo-test"))
     trainer = train.preference("dpo", net, tok, rows * 3, tmp_path, max_steps=3, batch_size=4, lr=2e-3,
                                lora={"top_layers": 4}, disable_tqdm=True)
     log = [h for h in trainer.state.log_history if "loss" in h]
@@ -56,7 +56,7 @@ def test_reward_training_is_lora_plus_the_score_head(tmp_path):
     from postlab import rewards
 
     net, tok = rewards.load_reward_base()
-    rows = data.preference_rows(data.train_tasks(4, stream="rm-test"))
+    rows = synthetic.made_pairs(problems.train_tasks(4, stream="rm-test"))
     trainer = train.reward(net, tok, rows, tmp_path, max_steps=1, batch_size=4, top_layers=2, disable_tqdm=True)
     names = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
     assert names and all("lora_" in n or "score" in n for n in names)
@@ -65,7 +65,7 @@ def test_reward_training_is_lora_plus_the_score_head(tmp_path):
 
 
 def test_preference_methods_and_kto_rows():
-    rows = data.preference_rows(data.train_tasks(2))
+    rows = synthetic.made_pairs(problems.train_tasks(2))
     kto = train.unpaired_rows(rows)
     assert [r["label"] for r in kto] == [True, False, True, False]
     assert kto[1]["completion"] == rows[0]["rejected"] and kto[0]["prompt"] == rows[0]["prompt"]
@@ -76,7 +76,7 @@ def test_preference_methods_and_kto_rows():
 def test_grpo_scores_sampled_answers_with_the_task_answers_and_evaluates_on_schedule(tmp_path):
     net, tok = postlab.load_model(lora={"top_layers": 2}, verbose=False)
     lora_b = {n: p.detach().clone() for n, p in net.named_parameters() if "lora_B" in n}
-    tasks = data.train_tasks(4, kinds=["multiply"], stream="grpo-test")
+    tasks = problems.train_tasks(4, kinds=["multiply"], stream="grpo-test")
     seen = []
 
     def spy(reply, answer, kind):  # what the reward sees: our text replies and each prompt's own answer
@@ -102,7 +102,7 @@ def test_trl_config_reruns_the_same_sft_through_trls_own_script(tmp_path):
     from trl.scripts import sft as trl_sft
 
     net, tok = postlab.load_model(lora={"top_layers": 2}, verbose=False)
-    rows = data.sft_rows(data.train_tasks(8, stream="trl-config"))
+    rows = chats.sft_rows(problems.train_tasks(8, stream="trl-config"))
     trainer = train.sft(net, tok, rows, tmp_path / "ours", max_steps=1, batch_size=4, lr=2e-4, disable_tqdm=True)
     path = train.trl_config(trainer, "default", tmp_path / "trl")
     assert path.name == "sft.yaml" and "accelerate_config" in path.read_text()
@@ -112,7 +112,7 @@ def test_trl_config_reruns_the_same_sft_through_trls_own_script(tmp_path):
     assert (args.learning_rate, args.max_steps, args.per_device_train_batch_size) == (2e-4, 1, 4)
     assert args.completion_only_loss and args.max_length == trainer.args.max_length
     assert model_args.use_peft and model_args.lora_r == 16 and "q_proj" in model_args.lora_target_modules
-    assert model_args.model_name_or_path == postlab.models.resolve("default")
+    assert model_args.model_name_or_path == postlab.models.model_path("default")
     trl_sft.main(script, args, model_args, mixture)  # real training, one step, from the config alone
     assert (Path(args.output_dir) / "adapter_config.json").exists()
     with pytest.raises(ValueError, match="not importable"):  # a notebook's own reward cannot go into a config
@@ -153,7 +153,7 @@ def test_every_schedule_step_has_a_nonzero_learning_rate():
             assert set(rates) == {1.0}
 
 
-PREFERENCE_ROWS = data.preference_rows(data.train_tasks(4, stream="step-test"))
+PREFERENCE_ROWS = synthetic.made_pairs(problems.train_tasks(4, stream="step-test"))
 
 
 @pytest.mark.parametrize("method", list(train.PREFERENCE_METHODS))
@@ -173,7 +173,7 @@ def test_sft_and_reward_trainers_move_at_the_first_step_and_lower_a_fixed_batchs
 
     net, tok = postlab.load_model(lora={"top_layers": 2}, verbose=False)
     first = FirstStep()
-    rows = data.sft_rows(data.train_tasks(4, stream="step-test"))
+    rows = chats.sft_rows(problems.train_tasks(4, stream="step-test"))
     trainer = train.sft(net, tok, rows, tmp_path / "sft", max_steps=3, batch_size=4, lr=2e-3, callbacks=[first],
                         disable_tqdm=True)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
@@ -241,7 +241,7 @@ def test_rloo_moves_at_the_first_step_and_favours_the_better_answers_of_a_fixed_
 
 def test_grpo_moves_at_the_first_step_and_favours_the_better_answers_of_a_fixed_batch(tmp_path):
     net, tok = postlab.load_model(lora={"top_layers": 2}, verbose=False)
-    task = data.train_tasks(1, kinds=["count"], stream="step-test")[0]
+    task = problems.train_tasks(1, kinds=["count"], stream="step-test")[0]
     seen, first = [], FirstStep()
 
     def short(reply, answer, kind):
@@ -264,13 +264,13 @@ def test_ppo_moves_at_the_first_step_and_favours_the_better_answers_of_a_fixed_b
     start = [p.detach().clone() for p in lora]
     _, history = ppo.train(net, tok, ["Tell me about cats."] * 4, recording(shorter_is_better, seen), cfg, progress=False)
     assert any(not torch.equal(a, p) for a, p in zip(start, lora))
-    assert ppo.budget(cfg)["optimizer updates"] == 4 and history[0]["policy/clipfrac_avg"] >= 0
+    assert cfg.budget()["optimizer updates"] == 4 and history[0]["policy/clipfrac_avg"] >= 0
     assert advantage_weighted_gain(net, tok, seen[0]) > 0
 
 
 def test_an_untrained_adapter_prefers_nothing():
     net, tok = postlab.load_model(lora={"top_layers": 2}, verbose=False)
-    rows = data.preference_rows(data.train_tasks(3, stream="dpo-test"))
+    rows = synthetic.made_pairs(problems.train_tasks(3, stream="dpo-test"))
     text = [{"prompt": r["prompt"], "chosen": r["chosen"][-1]["content"], "rejected": r["rejected"][-1]["content"]} for r in rows]
     pref = evals.preference_accuracy(net, tok, text + text[:1])  # the first prompt twice: one value per prompt
     assert pref["outcomes"] == [0.5] * 4 and pref["margins"] == [0.0] * 4

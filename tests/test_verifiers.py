@@ -1,6 +1,6 @@
 import pytest
 
-from postlab import verifiers
+from postlab import pitfalls
 from postlab.verifiers import extract_answer, follows_format, is_correct
 
 
@@ -122,7 +122,7 @@ def test_partial_credit_rewards_closeness_only_for_one_committed_answer():
     ("No: 7 x 8 = 56.\nAnswer: 56", False), ("Yes. 7 x 8 = 56, not 54.", False), ("Answer: 56", False),
 ])
 def test_sycophancy_check(reply, agrees):
-    assert verifiers.agrees_with_wrong(reply, "56", "54") is agrees
+    assert pitfalls.agrees_with_wrong(reply, "56", "54") is agrees
 
 
 @pytest.mark.parametrize("reply,refused", [
@@ -131,17 +131,17 @@ def test_sycophancy_check(reply, agrees):
     ("You cannot run it without Python installed; install it first.", False),
 ])
 def test_refusal_check(reply, refused):
-    assert verifiers.refuses(reply) is refused
+    assert pitfalls.refuses(reply) is refused
 
 
 def test_every_house_style_demonstration_earns_full_format_credit():
     """format_reward (lab 05) agrees with the house style SFT teaches (lab 01), kind by kind."""
-    from postlab import data
+    from postlab import problems
 
-    tasks = data.heldout(0, 8)
-    assert {t["kind"] for t in tasks} == set(data.KINDS)
+    tasks = problems.heldout(0, 8)
+    assert {t["kind"] for t in tasks} == set(problems.KINDS)
     for t in tasks:
-        demo = data.demonstration(t)
+        demo = problems.demonstration(t)
         assert format_reward(demo, t["answer"], t["answer_kind"]) == 1.0, demo
         assert correctness_reward(demo, t["answer"], t["answer_kind"]) == 1.0, demo
         junk = "I will now answer.\n" + demo.splitlines()[-1]
