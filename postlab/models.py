@@ -302,7 +302,6 @@ def answer_logprobs(model, tokenizer, prompts, answers, batch_size: int = 16) ->
     return out
 
 
-@torch.no_grad()
 def left_padded(tokenizer, texts: list[str], device) -> dict:
     """Token ids and attention mask of texts, padded on the left (so every row's next token is at the end), on
     `device`. The tokenizer's own padding side is left as it was."""
@@ -313,6 +312,7 @@ def left_padded(tokenizer, texts: list[str], device) -> dict:
         tokenizer.padding_side = side
 
 
+@torch.no_grad()
 def generate(model, tokenizer, prompts, max_new_tokens: int = 64, batch_size: int = 32, chat: bool = True,
              temperature: float = 0.0, top_p: float = 1.0, num_return_sequences: int = 1,
              seed: int | None = None, progress: bool = True, desc: str = "generating") -> list[str]:

@@ -109,7 +109,7 @@ def lines(series: dict, title: str, x_title="", y_title="", y_range=None, hline=
 def bars(groups: dict, title: str, y_title="", y_range=None, hline=None, intervals: dict | None = None) -> go.Figure:
     """Grouped bars, {series: {x label: value}}; `intervals` {series: {x label: (low, high)}} adds error bars."""
     fig = go.Figure()
-    for i, (name, values) in enumerate(groups.items()):
+    for name, values in groups.items():
         error = None
         if intervals and name in intervals:
             ci = intervals[name]

@@ -240,13 +240,13 @@ def baseline_scores(policy, tok, prompts, reward_fn, max_new_tokens: int = 48) -
     return dict(zip(prompts, reward_fn(list(prompts), greedy)))
 
 
-
 def above_baseline(reward_fn, baseline: dict):
     """`reward_fn` minus the baseline of each prompt (`baseline_scores`): the score PPO sees is "better or worse
     than the policy's own greedy answer"."""
     def shaped(prompts, answers):
         return [s - baseline[p] for p, s in zip(prompts, reward_fn(prompts, answers))]
     return shaped
+
 
 def updates(cfg: PPOConfig) -> int:
     """Optimizer updates of a PPO run: every step makes ppo_epochs passes over its minibatches."""

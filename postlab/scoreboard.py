@@ -7,6 +7,7 @@ in phrasings and a kind that no stage trained on. `measure` answers all of it gr
 it; `best_of_n` does the same with the reward model picking each reply.
 """
 import json
+import time
 from pathlib import Path
 
 import torch
@@ -207,10 +208,8 @@ def measure_all(stages: dict, sets, rm, rm_tok, run_dir, model: str, load: dict,
     """Every stage of a run measured the same way, one model in memory at a time: (results, seconds per stage).
     `model` and `load` are the preset's (the raw model; load_model's arguments). Best-of-N samples `best_of` replies
     from the SFT model and keeps the reward model's favourite; every other stage answers greedily, and its KL to SFT
-    comes from `kl_prompts` sampled answers. Each later model is then
-    compared with SFT (`compare_to`), and its training time is added from the labs' metrics."""
-    import time
-
+    comes from `kl_prompts` sampled answers. Each later model is then compared with SFT (`compare_to`), and its
+    training time is added from the labs' metrics."""
     results, seconds = {}, {}
     for name, spec in stages.items():
         t0 = time.time()

@@ -9,7 +9,7 @@ from datasets import Dataset
 from transformers import TrainerCallback
 
 from .chats import chat, message_text, preference_dataset
-from .models import add_lora, needs_checkpointing, model_path
+from .models import add_lora, model_path, needs_checkpointing
 from .verifiers import for_trl
 
 
