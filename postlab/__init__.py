@@ -4,5 +4,6 @@ from .files import DataError, load_demonstrations, load_pairs
 from .problems import heldout, train_tasks
 from .evals import evaluate
 from .models import ModelNotFoundError, choose_backend, generate, load_model
+from .runner import start_lab
 
 __version__ = "0.1.0"

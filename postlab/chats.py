@@ -22,3 +22,13 @@ def preference_dataset(rows: list[dict]):
     from datasets import Dataset
 
     return Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows])
+
+
+def preview_rows(rows: list[dict], n: int = 3):
+    """The first `n` rows as a DataFrame a reader can scan: the prompt, then each reply the row holds (completion,
+    or chosen and rejected), whole."""
+    import pandas as pd
+
+    return pd.DataFrame([{"prompt": message_text(r["prompt"]),
+                          **{k: message_text(r[k]) for k in ("completion", "chosen", "rejected") if k in r},
+                          **({"kind": r["kind"]} if "kind" in r else {})} for r in rows[:n]]).style  # whole text

@@ -38,3 +38,16 @@ def budget_table(runs: dict, varied: tuple = ()):
     note = ("Every arm had the same budget: " + ", ".join(k for k in table.index if k not in varied) + "."
             if not differ else "The arms' budgets differ in: " + ", ".join(differ) + " (read the table with that in mind).")
     return table, note
+
+
+def side_by_side(results: dict, columns: list[str]):
+    """Results side by side: one row per model or arm, one column per metric (a dotted name such as "win.win_rate"
+    reaches into a nested result; a missing one is left empty)."""
+    import pandas as pd
+
+    def get(r, dotted):
+        for key in dotted.split("."):
+            r = r.get(key) if isinstance(r, dict) else None
+        return r
+
+    return pd.DataFrame({name: {c: get(r, c) for c in columns} for name, r in results.items()}).T.round(3)

@@ -41,6 +41,16 @@ def without_rows(result: dict) -> dict:
     return {k: v for k, v in result.items() if k != "rows"}
 
 
+def per_problem(result: dict, field: str) -> list:
+    """One value per held-out problem, in the order of the tasks: what a paired headline compares."""
+    return [r[field] for r in result["rows"]]
+
+
+def kind_changes(before: dict, after: dict, metric: str = "accuracy") -> str:
+    """'add 0.20 -> 0.60, count ...': a metric per task kind before -> after, for a lab's closing lines."""
+    return ", ".join(f"{k} {before['by_kind'][k][metric]:.2f} -> {a[metric]:.2f}" for k, a in after["by_kind"].items())
+
+
 def table(result: dict):
     """A result as a DataFrame: one row per task kind, then 'overall'."""
     import pandas as pd
@@ -80,6 +90,27 @@ def sampled(model, tokenizer, tasks: list[dict], k: int = 4, temperature: float 
                        batch_size=max(1, batch_size // k), temperature=temperature, num_return_sequences=k,
                        seed=seed, desc=desc)
     return group_stats(tasks, replies, k)
+
+
+def room_to_learn(greedy: dict, probe: dict, k: int) -> tuple[dict, str]:
+    """Per task kind: greedy accuracy, pass@1, pass@k and the share of mixed groups of sampled answers, and the room
+    (pass@k minus greedy accuracy: what the model can do minus what it does). Returns (that table, the kind with the
+    most room, mixed groups breaking ties): the kind where RL on a verifier has the most to sharpen."""
+    table = {kind: {"greedy accuracy": greedy["by_kind"][kind]["accuracy"], "pass@1": s["pass@1"], f"pass@{k}": s[f"pass@{k}"],
+                    "mixed groups": s["mixed"], "room": s[f"pass@{k}"] - greedy["by_kind"][kind]["accuracy"]}
+             for kind, s in probe["by_kind"].items()}
+    return table, max(table, key=lambda kind: table[kind]["room"] + 0.01 * table[kind]["mixed groups"])
+
+
+def mixed_first(model, tokenizer, tasks: list[dict], need: int, k: int = 4, temperature: float = 0.7,
+                max_new_tokens: int = 64, seed: int = 0) -> tuple[list[dict], dict]:
+    """The `need` training tasks to use, those whose k sampled answers are mixed (neither all right nor all wrong:
+    the only groups that teach GRPO) first, the rest in their order. Returns (tasks, {"pool", "mixed", "trained"})."""
+    pool = sampled(model, tokenizer, tasks, k=k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed,
+                   desc="mixed filter")["per_task"]
+    mixed = [0 < share < 1 for share in pool]
+    kept = [t for _, t in sorted(zip(mixed, tasks), key=lambda x: not x[0])][:need]  # stable: mixed first
+    return kept, {"pool": len(pool), "mixed": sum(mixed), "trained": len(kept)}
 
 
 # ---------------------------------------------------------------- paired comparisons

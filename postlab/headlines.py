@@ -59,10 +59,12 @@ class Closing(str):
         return str(self)
 
 
-def conclude(headlines: list[dict], notes=()) -> Closing:
-    """The closing section of a lab, from its numbers: one line per headline, then the lab's own notes (sentences
-    its code wrote from the same run). The last expression of a cell, it shows as Markdown."""
-    lines = ["### What this run shows", ""] + [f"- {sentence(h)}" for h in headlines] + [f"- {n}" for n in notes]
+def conclude(headlines: list[dict], notes=(), also=()) -> Closing:
+    """The closing section of a lab, from its numbers: one line per headline, one per further paired measurement
+    in `also` (same form), then the lab's own notes (sentences its code wrote from the same run). The last
+    expression of a cell, it shows as Markdown."""
+    lines = (["### What this run shows", ""] + [f"- {sentence(h)}" for h in headlines]
+             + [f"- {sentence(h)}" for h in also if h] + [f"- {n}" for n in notes if n])
     return Closing("\n".join(lines))
 
 

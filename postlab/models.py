@@ -302,6 +302,13 @@ def answer_logprobs(model, tokenizer, prompts, answers, batch_size: int = 16) ->
     return out
 
 
+def save_merged(model, tokenizer, path) -> None:
+    """Fold a LoRA adapter into the weights (in place) and save model and tokenizer as a plain checkpoint that any
+    tool loads, TRL's scripts included."""
+    model.merge_and_unload().save_pretrained(path)
+    tokenizer.save_pretrained(path)
+
+
 def left_padded(tokenizer, texts: list[str], device) -> dict:
     """Token ids and attention mask of texts, padded on the left (so every row's next token is at the end), on
     `device`. The tokenizer's own padding side is left as it was."""

@@ -44,10 +44,14 @@ def before_after(before: dict, after: dict, metric="accuracy", labels=("before",
                              yaxis_title=metric, template="plotly_white")
 
 
-def examples_table(before: dict, after: dict, n_per_kind=1, labels=("before", "after")) -> go.Figure:
-    """Side by side replies to the same held-out prompts, before and after."""
+def examples_table(before: dict, after: dict, n_per_kind=1, labels=("before", "after"), changed_first=False) -> go.Figure:
+    """Side by side replies to the same held-out prompts, before and after (with `changed_first`, the problems whose
+    verdict changed come first)."""
     picked, seen = [], {}
-    for b, a in zip(before["rows"], after["rows"]):
+    pairs = list(zip(before["rows"], after["rows"]))
+    if changed_first:
+        pairs.sort(key=lambda p: p[0]["correct"] == p[1]["correct"])  # stable: the order of the tasks otherwise
+    for b, a in pairs:
         if seen.get(b["kind"], 0) < n_per_kind:
             seen[b["kind"]] = seen.get(b["kind"], 0) + 1
             picked.append((b, a))
@@ -83,6 +87,63 @@ def differences(results: dict, metrics: list[str], title="Difference from the SF
 
 
 # ---------------------------------------------------------------- plain shapes, from plain dicts
+
+
+def accuracy_against_n(bon: dict, greedy_accuracy: float) -> go.Figure:
+    """Lab 02: verifier accuracy of the reward model's pick against N (`reranking.best_of_n`), with the oracle
+    (any of N right), one sample, and greedy decoding as a line."""
+    ns, by_n = list(bon["by_n"]), bon["by_n"]
+    one = sum(bon["one_sample"]) / len(bon["one_sample"])
+    oracle = "oracle (any of N correct)"
+    return lines({"best-of-N (reward model's pick)": (ns, [by_n[n]["accuracy"] for n in ns]),
+                  oracle: (ns, [by_n[n]["oracle"] for n in ns]), "one sample": (ns, [one] * len(ns))},
+                 f"Verifier accuracy against N ({len(bon['one_sample'])} held-out problems)", "N", "accuracy",
+                 y_range=[0, 1.05], hline=(greedy_accuracy, "greedy SFT"), log_x=True, dashed=(oracle, "one sample"))
+
+
+def best_of_n_cost(bon: dict) -> go.Figure:
+    """Lab 02: the mean reward of the pick and the generation seconds against N."""
+    ns = list(bon["by_n"])
+    return lines({"mean reward of the pick": (ns, [bon["by_n"][n]["mean_reward"] for n in ns])}, "Reward and cost against N",
+                 "N", "reward", log_x=True, right={"generation seconds": (ns, [bon["by_n"][n]["gen_seconds"] for n in ns])},
+                 right_title="seconds")
+
+
+def reward_by_verdict(samples: list[dict]) -> go.Figure:
+    """Lab 02: the reward of sampled answers, grouped by the verifier's verdict (right or wrong, house style or not)."""
+    groups = {}
+    for x in samples:
+        verdict = ("correct" if x["correct"] else "wrong") + (", house style" if x["formatted"] else ", other format")
+        groups.setdefault(verdict, []).append(x["reward"])
+    return distributions({f"{v} ({len(g)})": g for v, g in sorted(groups.items())},
+                         "Reward of fresh SFT samples, by what the verifier says", "reward")
+
+
+def reward_vs_accuracy(before: dict, after: dict, labels=("SFT", "PPO")) -> go.Figure:
+    """Each task kind moves from its (verifier accuracy, reward-model score) before to after, and so does the whole:
+    a kind whose reward rises while its accuracy falls is reward hacking in plain sight."""
+    def where(r):
+        return (r["accuracy"], r["rm_score"])
+
+    return arrows({k: where(v) for k, v in before["by_kind"].items()}, {k: where(after["by_kind"][k]) for k in before["by_kind"]},
+                  f"Reward-model score against verifier accuracy, {labels[0]} to {labels[1]}", "accuracy (verifier)",
+                  "reward-model score", overall=(where(before), where(after)))
+
+
+def reward_against_kl(series: dict, title="Reward against KL to the SFT model", kl="kl") -> go.Figure:
+    """{series: {label: result}}, each result holding its KL to the SFT model (`kl` names the key) and "rm_score"."""
+    return points({name: {label: (r[kl], r["rm_score"]) for label, r in pts.items()} for name, pts in series.items()},
+                  title, "KL(policy || SFT) per answer", "reward-model score")
+
+
+def scoreboard_panels(board: dict) -> dict[str, go.Figure]:
+    """Lab 06: one grouped bar chart per family of metrics, {file name: figure}, from `scoreboard.metrics_table`."""
+    panels = {"quality": (["accuracy", "format_rate", "shift_accuracy"], "Held-out accuracy, format, and accuracy under shift", [0, 1]),
+              "pitfalls": (["sycophancy_rate", "refusal_rate", "harmful_refusal_rate"], "Pitfalls: agreeing with wrong claims, refusing", [0, 1]),
+              "length": (["mean_length"], "Mean reply length (tokens)", None),
+              "rm_score": (["rm_score"], "Reward-model score of held-out replies", None)}
+    return {f"scoreboard_{key}": bars({m: {n: row.get(m) for n, row in board.items()} for m in metrics}, title, y_range=y_range)
+            for key, (metrics, title, y_range) in panels.items()}
 
 
 def _layout(fig: go.Figure, title, x_title=None, y_title=None, y_range=None, hline=None, **more) -> go.Figure:

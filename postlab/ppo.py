@@ -25,6 +25,7 @@ import torch
 from tqdm.auto import trange
 
 from .models import chat_text, decode, generate, left_padded
+from .rewards import evaluate_scored
 from .train import schedule
 
 
@@ -298,6 +299,16 @@ def train(policy, tok, prompts, reward_fn, cfg: PPOConfig | None = None, progres
 
 
 @torch.no_grad()
+def evaluate_policy(policy, tok, rm, rm_tok, tasks, kl_prompts, temperature: float = 0.7, max_new_tokens: int = 48,
+                    seed: int = 0, desc: str = "evaluating") -> dict:
+    """How lab 03 measures a policy: greedy held-out replies, checked by the verifier and scored by the reward model
+    (as every lab evaluates), plus the KL to the SFT model on answers sampled as in training (`sampled_kl`, the same
+    seed for every model)."""
+    result = evaluate_scored(policy, tok, rm, rm_tok, tasks, desc=desc, max_new_tokens=max_new_tokens)
+    kl = sampled_kl(policy, tok, kl_prompts, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
+    return {**result, "kl": kl["kl"], "kl_per_answer": kl["kl_per_answer"]}
+
+
 def sampled_kl(policy, tok, prompts, reward_fn=None, temperature: float = 0.7, max_new_tokens: int = 48,
             batch_size: int = 16, seed: int = 0) -> dict:
     """Sample one answer per prompt, as in training, and measure: the mean per-answer KL(policy || reference)

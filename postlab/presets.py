@@ -1,6 +1,7 @@
 """Presets: the model and the budgets of every lab for the hardware at hand, chosen by one parameter.
 
-Each notebook reads its defaults with `presets.lab(name, preset, smoke)`, so notebooks never branch on hardware:
+Each notebook reads its defaults with `start_lab(name, run_dir, preset, smoke, seed, **params)`, which calls
+`presets.lab(name, preset, smoke, **params)`, so notebooks never branch on hardware:
 - "cpu": the embedded SmolLM2-135M-Instruct and budgets that fit a laptop CPU (the default run).
 - "gpu": SmolLM2-1.7B-Instruct (same tokenizer and chat template, so the house style and the verifiers carry over),
   bigger batches, more steps and larger held-out sets. The backend is "auto": unsloth when it imports.

@@ -3,7 +3,6 @@
 Trained on comparisons with TRL's RewardTrainer (Bradley-Terry loss: -log sigmoid(r_chosen - r_rejected)),
 saved as an ordinary sequence-classification checkpoint, and used by later labs through `score`.
 """
-import time
 from pathlib import Path
 
 import torch
@@ -95,63 +94,6 @@ def pairwise_accuracy(rm, tok, rows) -> dict:
         by_kind.setdefault(r["kind"], []).append(w)
     return {"accuracy": sum(wins) / len(wins), "by_kind": {k: sum(v) / len(v) for k, v in by_kind.items()},
             "chosen_rewards": chosen, "rejected_rewards": rejected}
-
-
-def best_of_n(policy, tok, rm, rm_tok, tasks, ns=(1, 2, 4, 8), temperature: float = 1.0, max_new_tokens: int = 48,
-              seed: int = 0) -> dict:
-    """Sample up to max(ns) answers per task, keep the reward model's favourite among the first N.
-
-    Samples are drawn in rounds (1, then up to 2, 4, 8 in all), so the generation time at N is measured, not
-    estimated. Returns per N: verifier accuracy of the pick, mean reward of the pick, oracle accuracy (any of
-    the N correct) and cumulative generation seconds; plus every sample with its reward and correctness.
-    """
-    prompts = [t["prompt"] for t in tasks]
-    samples = [[] for _ in tasks]
-    seconds, have, total = {}, 0, 0.0
-    for n in sorted(ns):
-        t0 = time.time()
-        k = n - have
-        if k > 0:
-            out = generate(policy, tok, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
-                           num_return_sequences=k, seed=seed + n, desc=f"sampling to N={n}")
-            for i in range(len(tasks)):
-                samples[i] += out[i * k:(i + 1) * k]
-            have = n
-        total += time.time() - t0
-        seconds[n] = total
-    flat = [(i, s) for i, group in enumerate(samples) for s in group]
-    rewards = score(rm, rm_tok, [prompts[i] for i, _ in flat], [s for _, s in flat], progress=True)
-    table = [[] for _ in tasks]
-    for (i, s), r in zip(flat, rewards):
-        t = tasks[i]
-        table[i].append({"reply": s, "reward": r, "correct": verifiers.is_correct(s, t["answer"], t["answer_kind"]),
-                         "formatted": verifiers.follows_format(s), "kind": t["kind"]})
-    result, picked = {}, {}
-    for n in ns:
-        picks = [max(group[:n], key=lambda x: x["reward"]) for group in table]
-        picked[n] = [float(p["correct"]) for p in picks]
-        result[n] = {"accuracy": sum(p["correct"] for p in picks) / len(picks),
-                     "mean_reward": sum(p["reward"] for p in picks) / len(picks),
-                     "oracle": sum(any(x["correct"] for x in group[:n]) for group in table) / len(table),
-                     "gen_seconds": round(seconds[n], 1)}
-    # per problem, the accuracy of one sample at this temperature: the mean over all its samples (the paired
-    # baseline of best-of-N, with less noise than the first sample alone)
-    one_sample = [sum(x["correct"] for x in group) / len(group) for group in table]
-    return {"by_n": result, "picked": picked, "one_sample": one_sample, "groups": table,
-            "samples": [x for group in table for x in group]}
-
-
-def on_policy_pairwise(groups) -> list[float]:
-    """Per problem whose samples hold both right and wrong answers (the verifier's verdict), the share of
-    (right, wrong) pairs the reward model ranks right first: pairwise accuracy on the policy's own answers to
-    held-out problems, one value per problem (so an interval resamples problems, not pairs of one problem)."""
-    out = []
-    for group in groups:
-        right = [x["reward"] for x in group if x["correct"]]
-        wrong = [x["reward"] for x in group if not x["correct"]]
-        if right and wrong:
-            out.append(sum((r > w) + 0.5 * (r == w) for r in right for w in wrong) / (len(right) * len(wrong)))
-    return out
 
 
 def on_policy_pairs(policy, tok, tasks, k: int = 4, temperature: float = 0.7, max_new_tokens: int = 48,

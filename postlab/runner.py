@@ -1,7 +1,8 @@
 """The lab contract and the main job.
 
-- `start_lab(name, run_dir)` gives a lab its folder in the run directory and a clock; `lab.finish(metrics)`
-  writes metrics.json with the wall time and peak memory added.
+- `start_lab(name, run_dir, preset, smoke, seed, **params)` gives a lab its folder in the run directory, a clock
+  and its settings (`presets.lab`); `lab.figure` shows a figure and keeps it for the report; `lab.finish(metrics)`
+  writes metrics.json with the settings, the wall time and the peak memory added.
 - `postlab run` executes every notebook in labs/ with papermill, in order, into a run directory, then
   writes report.html (`report.build`). runs/latest points at the newest run (the notebooks'
   default run_dir), and `postlab run --resume RUN_DIR` goes on with a run that stopped, skipping finished labs.
@@ -24,11 +25,27 @@ def peak_rss_mb() -> float:
 
 
 class Lab:
-    def __init__(self, name: str, run_dir):
+    def __init__(self, name: str, run_dir, cfg: dict | None = None, smoke: bool = False, seed: int = 0):
         self.name, self.run_dir = name, Path(run_dir).resolve()
         self.dir = self.run_dir / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.t0 = time.time()
+        self.about = {"model": cfg["model"], "preset": cfg["preset"], "smoke": smoke, "seed": seed} if cfg else {}
+
+    def figure(self, fig, name: str) -> None:
+        """Show a Plotly figure in the notebook and save it in the lab's folder, where report.html finds it."""
+        from IPython.display import display
+
+        from .plots import save
+
+        save(fig, self.dir, name)
+        display(fig)
+
+    def write_rows(self, rows: list[dict], name: str) -> Path:
+        """Save training rows as JSONL in the lab's folder (what TRL's scripts and a reader can open)."""
+        path = self.dir / name
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return path
 
     def artifact(self, lab: str, relpath: str):
         """An earlier lab's artifact in this run directory, or None (saying so) when it is missing."""
@@ -38,6 +55,11 @@ class Lab:
             return path
         print(f"{self.name}: {path} is missing (run {lab} first with the same run_dir); falling back.")
         return None
+
+    def metrics_of(self, lab: str) -> dict | None:
+        """An earlier lab's metrics.json in this run directory, or None when that lab has not run."""
+        path = self.run_dir / lab / "metrics.json"
+        return json.loads(path.read_text()) if path.exists() else None
 
     def sft_model(self, cfg: dict, lora: dict | None = None, seed: int | None = None):
         """A fresh (model, tokenizer): lab 01's SFT model of this run (the preset's base model when lab 01 has not
@@ -68,15 +90,22 @@ class Lab:
         from .headlines import check
 
         check(metrics.get("headlines", []))
-        metrics = {**metrics, "wall_s": round(time.time() - self.t0, 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
+        metrics = {**self.about, **metrics, "wall_s": round(time.time() - self.t0, 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
         (self.dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         print(f"{self.name}: wrote {self.dir / 'metrics.json'} (wall {metrics['wall_s']} s, "
               f"peak RSS {metrics['peak_rss_mb']} MB)")
         return metrics
 
 
-def start_lab(name: str, run_dir) -> Lab:
-    return Lab(name, run_dir)
+def start_lab(name: str, run_dir, preset: str | None = None, smoke: bool = False, seed: int = 0, **params):
+    """A lab's folder and clock. With a preset, also its settings: returns (lab, cfg), where cfg is `presets.lab`
+    (the preset's model and budgets, each of `params` that is not None winning over them)."""
+    if preset is None:
+        return Lab(name, run_dir)
+    from .presets import lab as settings
+
+    cfg = settings(name, preset, smoke, **params)
+    return Lab(name, run_dir, cfg, smoke, seed), cfg
 
 
 # ---------------------------------------------------------------- postlab run

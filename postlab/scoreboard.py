@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from . import evals, pitfalls, problems, rewards, verifiers
+from . import evals, pitfalls, problems, reranking, rewards, verifiers
 from .evals import bootstrap_ci
 from .headlines import verdict
 from .models import generate
@@ -100,14 +100,13 @@ def measure(net, tok, sets, rm=None, rm_tok=None, max_new_tokens: int = 48, kl_p
 
 
 def measure_best_of_n(net, tok, sets, rm, rm_tok, n: int = 4, temperature: float = 0.7, max_new_tokens: int = 48,
-              seed: int = 0) -> dict:
-    """The SFT model samples n replies to every probe; the reward model keeps its favourite of each."""
+                      seed: int = 0) -> dict:
+    """The SFT model samples n replies to every probe; the reward model keeps its favourite of each (reranking)."""
     prompts = _prompts(sets)
-    samples = generate(net, tok, prompts, max_new_tokens=max_new_tokens, batch_size=max(1, 64 // n),
-                       temperature=temperature, num_return_sequences=n, seed=seed, desc=f"best-of-{n}")
-    scores = rewards.score(rm, rm_tok, [p for p in prompts for _ in range(n)], samples)
-    best = [max(range(n), key=lambda j: scores[i * n + j]) for i in range(len(prompts))]
-    return summarize(sets, [samples[i * n + j] for i, j in enumerate(best)], tok, rm, rm_tok)
+    groups, _ = reranking.sample_groups(net, tok, prompts, (n,), temperature, max_new_tokens, seed, batch_size=max(1, 64 // n))
+    scores = rewards.score(rm, rm_tok, [p for p in prompts for _ in range(n)], [a for group in groups for a in group])
+    picks = [group[reranking.favourite(scores[i * n:(i + 1) * n], n)] for i, group in enumerate(groups)]
+    return summarize(sets, picks, tok, rm, rm_tok)
 
 
 def compare_to(result: dict, reference: dict) -> dict:
@@ -145,6 +144,24 @@ def differences_table(results: dict[str, dict]):
             cells[name]["win_rate_vs_sft"] = (("" if not r["win_rate_ci"][0] <= 0.5 <= r["win_rate_ci"][1] else "~ ")
                                               + f"{w:.3f} [{r['win_rate_ci'][0]:.3f}, {r['win_rate_ci'][1]:.3f}]")
     return pd.DataFrame(cells).T
+
+
+def replies_table(results: dict[str, dict], sets=("sycophancy", "refusal", "shift"), n: int = 1):
+    """The first `n` replies of every model to each probe set, whole: read them before trusting any rate."""
+    import pandas as pd
+
+    return pd.DataFrame([{"model": name, "set": s, "prompt": x["prompt"], "reply": x["reply"]}
+                         for name, r in results.items() for s in sets for x in r["samples"][s][:n]]).style  # whole text
+
+
+def moved_from_sft(result: dict) -> str:
+    """A model's differences from SFT whose interval excludes zero, as text ('no measurable difference' if none),
+    and its KL to SFT."""
+    moved = [f"{m} {d['delta']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]" for m, d in result["vs_sft"].items()
+             if d["verdict"] != "no measurable change" and m != "kl_to_sft"]
+    kl = result["vs_sft"].get("kl_to_sft")
+    return (("; ".join(moved) if moved else "no measurable difference on any metric")
+            + (f"; KL to SFT {kl['delta']:.3f} [{kl['ci'][0]:.3f}, {kl['ci'][1]:.3f}]" if kl else ""))
 
 
 def metrics_table(results: dict[str, dict]) -> dict[str, dict]:

@@ -108,6 +108,20 @@ def rloo(model, tokenizer, prompts, reward_fn, out_dir, steps=10, batch_size=8, 
     return trainer
 
 
+def with_evals(log: list[dict], evals: list[dict], start: dict | None = None) -> list[dict]:
+    """One history of a run: its training log, each step joined with the held-out evaluation made at that step (if
+    any), after an optional `start` row (step 0, before training)."""
+    by_step = {e["step"]: e for e in evals}
+    return ([start] if start else []) + [{**h, **by_step.get(h["step"], {})} for h in log]
+
+
+def outcome(trainer) -> dict:
+    """What a finished TRL run reports for metrics.json: its training seconds and its last logged loss."""
+    logs = trainer.state.log_history
+    losses = [h["loss"] for h in logs if "loss" in h]
+    return {"train_s": round(logs[-1].get("train_runtime", 0.0), 1), "final_loss": losses[-1] if losses else None}
+
+
 def budget(trainer) -> dict:
     """What a finished TRL run spent, in the units compare.budget_table sets side by side with PPOConfig.budget:
     optimizer updates, their size, the learning rate and its schedule, and for the RL trainers (GRPO, RLOO) the

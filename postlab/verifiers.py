@@ -160,6 +160,15 @@ def partial_reward(reply: str, answer: str, kind: str = "number") -> float:
 # ---------------------------------------------------------------- the same rewards in TRL's signature
 
 
+def reward_table(rewards: dict, replies: list[str], answer: str, kind: str = "number"):
+    """How a weighted sum of rewards {name: (fn, weight)} scores some replies to one problem: a DataFrame with
+    one row per reply, one column per reward, and the weighted total."""
+    import pandas as pd
+
+    return pd.DataFrame([{"reply": r.replace("\n", " / "), **{n: fn(r, answer, kind) for n, (fn, _) in rewards.items()},
+                          "total": sum(w * fn(r, answer, kind) for fn, w in rewards.values())} for r in replies])
+
+
 def for_trl(fn, name: str | None = None):
     """`fn(reply, answer, kind)` as a TRL reward function: TRL passes the completions (chat messages) and the
     dataset's columns, here `answer` and `answer_kind`."""

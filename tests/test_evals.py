@@ -95,3 +95,18 @@ def test_scoreboard_differences_are_paired_with_intervals_and_a_verdict():
     assert d["sycophancy_rate"]["verdict"] == "no measurable change"  # one probe in 40
     table = scoreboard.differences_table({"sft": sft, "new": {**new, **scoreboard.compare_to(new, sft)}})
     assert table.loc["new", "sycophancy_rate"].startswith("~ ") and not table.loc["new", "accuracy"].startswith("~")
+
+
+def test_room_to_learn_picks_the_kind_whose_samples_beat_its_greedy_answers():
+    greedy = {"by_kind": {"add": {"accuracy": 0.9}, "count": {"accuracy": 0.2}}}
+    probe = {"by_kind": {"add": {"pass@1": 0.9, "pass@4": 1.0, "mixed": 0.1},
+                         "count": {"pass@1": 0.4, "pass@4": 0.8, "mixed": 0.6}}}
+    table, best = evals.room_to_learn(greedy, probe, 4)
+    assert best == "count" and table["count"]["room"] == pytest.approx(0.6)
+
+
+def test_per_problem_values_and_kind_changes_follow_the_rows():
+    before = {"rows": [{"correct": True}, {"correct": False}], "by_kind": {"add": {"accuracy": 0.5}}}
+    after = {"rows": [{"correct": True}, {"correct": True}], "by_kind": {"add": {"accuracy": 1.0}}}
+    assert evals.per_problem(after, "correct") == [True, True]
+    assert evals.kind_changes(before, after) == "add 0.50 -> 1.00"

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from postlab import files, labels, problems
+from postlab import annotators, files, labels, problems
 from postlab.widgets import Labeler
 
 PAIRS = [
@@ -132,7 +132,7 @@ def test_two_objects_on_one_file_see_each_others_labels(path):
     widget_store = labels.LabelFile(path, PAIRS)
     w = Labeler(widget_store)
     notebook_store = labels.LabelFile(path, PAIRS)
-    labels.scripted_labels(notebook_store)
+    annotators.scripted_labels(notebook_store)
     assert {r["pair_id"] for r in labels.preference_rows(notebook_store, ("me", "script"))} == {"p0", "p1"}
     assert w.pair_id == "p0"
     w.act("A" if labels.swapped("p0") else "B")  # the person, unlike the script, prefers p0's second answer
@@ -187,10 +187,10 @@ def test_export_is_trl_preference_format_without_ties_and_skips(path):
 
 
 def test_cohen_kappa():
-    assert labels.cohen_kappa([0, 0, 1, 1], [0, 1, 1, 1]) == pytest.approx(0.5)
-    assert labels.cohen_kappa([0, 1, "tie"], [0, 1, "tie"]) == pytest.approx(1.0)
-    assert labels.cohen_kappa([0, 1], [1, 0]) == pytest.approx(-1.0)
-    assert labels.cohen_kappa([], []) is None
+    assert annotators.cohen_kappa([0, 0, 1, 1], [0, 1, 1, 1]) == pytest.approx(0.5)
+    assert annotators.cohen_kappa([0, 1, "tie"], [0, 1, "tie"]) == pytest.approx(1.0)
+    assert annotators.cohen_kappa([0, 1], [1, 0]) == pytest.approx(-1.0)
+    assert annotators.cohen_kappa([], []) is None
 
 
 def test_stats_counts_length_bias_and_agreement(path):
@@ -201,29 +201,29 @@ def test_stats_counts_length_bias_and_agreement(path):
         store.add(pid, screen(pid, idx), "me", sw[pid])
     for pid, idx in [("p0", 0), ("p1", 0), ("p2", 1)]:
         store.add(pid, screen(pid, idx), "ann", sw[pid])
-    s = labels.stats(store)
+    s = annotators.stats(store)
     assert s["labeled"] == 4 and s["source"] == {"me": 4} and s["ties"] == 0
     assert s["longer_won"] == pytest.approx(2 / 3)  # p0's answers have the same length: left out
     k = s["kappa"]["me vs ann"]
-    assert k["pairs"] == 3 and k["kappa"] == pytest.approx(labels.cohen_kappa([0, 1, 1], [0, 0, 1]))
+    assert k["pairs"] == 3 and k["kappa"] == pytest.approx(annotators.cohen_kappa([0, 1, 1], [0, 0, 1]))
 
 
 def test_scripted_annotator_uses_the_verifier_and_leaves_people_alone(path):
     store = labels.LabelFile(path, PAIRS)
     store.add("p2", "tie", "me", labels.swapped("p2"))
-    n = labels.scripted_labels(store)  # no reward model: open prompts become ties
+    n = annotators.scripted_labels(store)  # no reward model: open prompts become ties
     assert n == 3
     final = store.final()
     assert final["p0"]["chosen"] == 0 and final["p1"]["chosen"] == 1  # right answer, then house format
     assert final["p2"]["annotator"] == "me" and final["p3"]["label"] == "tie"
-    assert labels.stats(store)["source"] == {"me": 1, "script": 3}
-    assert labels.scripted_labels(store) == 0  # nothing left to do
+    assert annotators.stats(store)["source"] == {"me": 1, "script": 3}
+    assert annotators.scripted_labels(store) == 0  # nothing left to do
 
 
 def test_scripted_annotator_noise_flips_coins(tmp_path):
     many = [{**PAIRS[0], "id": f"q{i}"} for i in range(200)]
     store = labels.LabelFile(tmp_path / "l.jsonl", many)
-    labels.scripted_labels(store, noise=0.5, seed=1)
+    annotators.scripted_labels(store, noise=0.5, seed=1)
     wrong = sum(e["chosen"] == 1 for e in store.final().values())
     assert 25 < wrong < 80  # about a quarter: half are coin flips, half of those land wrong
 
@@ -257,6 +257,17 @@ def test_the_concise_taste_prefers_the_clearly_shorter_answer_only_after_the_ver
              {"id": "c", "prompt": "Say hi.", "answers": ["Hello to you all!", "Hi to you all!"], "source": "open"},  # close: tie
              {"id": "d", "prompt": "Say hi.", "answers": ["Hello there, my dear friend, how are you?", "Hi!"], "source": "open"}]
     store = labels.LabelFile(path, pairs)
-    labels.scripted_labels(store, shorter=0.8)
+    annotators.scripted_labels(store, shorter=0.8)
     chosen = {pid: e["chosen"] for pid, e in store.final().items()}
     assert chosen == {"a": 0, "b": 1, "c": None, "d": 1}
+
+
+def test_decided_pairs_keep_only_what_the_taste_decides_and_by_source_counts_final_labels():
+    right_wrong = {"prompt": "What is 2 + 2?", "answer": "4", "answer_kind": "number",
+                   "answers": ["2 + 2 = 5\nAnswer: 5", "2 + 2 = 4\nAnswer: 4"]}
+    same = {"prompt": "Say hi.", "answer": None, "answers": ["hi", "hi!"]}
+    rows = annotators.decided_pairs([right_wrong, same])
+    assert rows == [{"prompt": "What is 2 + 2?", "chosen": "2 + 2 = 4\nAnswer: 4", "rejected": "2 + 2 = 5\nAnswer: 5"}]
+    final = {"a": {"annotator": "me", "label": "A"}, "b": {"annotator": "me", "label": "tie"},
+             "c": {"annotator": "script", "label": "skip"}}
+    assert annotators.by_source(final) == {"me": {"decided": 1, "tie": 1, "skip": 0}, "script": {"decided": 0, "tie": 0, "skip": 1}}

@@ -28,17 +28,17 @@ def test_gpu_presets_when_cuda_is_visible(monkeypatch):
 
 def test_every_lab_reads_every_budget_of_its_preset():
     """The tables are what the notebooks use: each budget key appears as cfg["key"] in its notebook, and every budget
-    that is also a notebook parameter is handed to presets.lab, so a value the user sets wins."""
+    that is also a notebook parameter is handed to start_lab (which asks presets.lab), so a value the user sets wins."""
     for lab, budget in presets.BUDGETS["cpu"].items():
         assert budget.keys() == presets.BUDGETS["gpu"][lab].keys() >= presets.SMOKE[lab].keys()
         cells = json.loads((REPO / "labs" / f"{lab}.ipynb").read_text())["cells"]
         source = "\n".join("".join(c["source"]) for c in cells)
         params = "\n" + next("".join(c["source"]) for c in cells if "parameters" in c["metadata"].get("tags", []))
-        assert f'presets.lab("{lab}", preset, smoke, model=model' in source
+        assert f'start_lab("{lab}", run_dir, preset, smoke, seed, model=model' in source
         missing = [k for k in budget if f'cfg["{k}"]' not in source]
         assert not missing, f"{lab} ignores its preset's {missing}"
         not_passed = [k for k in budget if f"\n{k} = " in params and f"{k}={k}" not in source]
-        assert not not_passed, f"{lab} does not pass its parameters {not_passed} to presets.lab"
+        assert not not_passed, f"{lab} does not pass its parameters {not_passed} to start_lab"
         assert "torch.cuda" not in source, f"{lab} branches on hardware itself"
         assert not re.search(r"(\w+) = \1 or cfg\[", source), f"{lab} resolves a parameter with `or`, which swallows 0 and []"
 
@@ -49,3 +49,4 @@ def test_a_parameter_set_to_zero_or_empty_wins_over_the_preset(monkeypatch):
     assert cfg["eval_every"] == 0 and cfg["variants"] == [] and cfg["steps"] == presets.BUDGETS["cpu"]["05_reasoning_rl"]["steps"]
     assert presets.lab("02_reward_model", "cpu", smoke=True, noise_levels=[])["noise_levels"] == []
     assert presets.lab("01_sft", "cpu", model="/my/model")["model"] == "/my/model"
+

@@ -1,6 +1,6 @@
 import pytest
 
-from postlab import problems, rewards, synthetic
+from postlab import problems, reranking, rewards, synthetic
 from postlab.models import ModelNotFoundError
 
 
@@ -72,4 +72,9 @@ def test_on_policy_pairwise_counts_right_over_wrong_per_problem_and_skips_one_si
     groups = [[{"reward": 2.0, "correct": True}, {"reward": 1.0, "correct": False}, {"reward": 3.0, "correct": False}],
               [{"reward": 1.0, "correct": True}, {"reward": 1.0, "correct": True}],  # all right: no pair
               [{"reward": 0.5, "correct": True}, {"reward": 0.5, "correct": False}]]  # a tie counts a half
-    assert rewards.on_policy_pairwise(groups) == [0.5, 0.5]
+    assert reranking.on_policy_pairwise(groups) == [0.5, 0.5]
+
+
+def test_best_of_n_picks_the_highest_reward_among_the_first_n():
+    assert reranking.favourite([0.1, 0.9, 2.0], 2) == 1
+    assert reranking.favourite([0.5, 0.5, 0.1], 3) == 0  # the first on a tie

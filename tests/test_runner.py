@@ -75,3 +75,19 @@ def test_peak_memory_is_in_megabytes(monkeypatch):
     assert runner.peak_rss_mb() == 2048
     monkeypatch.setattr(sys, "platform", "darwin")
     assert runner.peak_rss_mb() == 2
+
+
+def test_a_lab_with_a_preset_records_its_settings_figures_and_earlier_metrics(tmp_path, capsys):
+    import plotly.graph_objects as go
+
+    lab, cfg = runner.start_lab("01_sft", tmp_path, "cpu", True, 3, max_steps=7)
+    assert cfg["max_steps"] == 7 and cfg["preset"] == "cpu"  # a given parameter wins over the preset
+    lab.figure(go.Figure(go.Bar(x=[1], y=[2])), "bars")
+    assert (lab.dir / "bars.plotly.json").exists()
+    lab.write_rows([{"a": 1}, {"a": 2}], "rows.jsonl")
+    assert [json.loads(x) for x in (lab.dir / "rows.jsonl").read_text().splitlines()] == [{"a": 1}, {"a": 2}]
+    metrics = lab.finish({"steps": 7})
+    assert {k: metrics[k] for k in ("model", "preset", "smoke", "seed", "steps")} == {
+        "model": cfg["model"], "preset": "cpu", "smoke": True, "seed": 3, "steps": 7}
+    later = runner.start_lab("02_reward_model", tmp_path)
+    assert later.metrics_of("01_sft")["seed"] == 3 and later.metrics_of("03_ppo") is None

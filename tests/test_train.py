@@ -275,3 +275,10 @@ def test_an_untrained_adapter_prefers_nothing():
     pref = evals.preference_accuracy(net, tok, text + text[:1])  # the first prompt twice: one value per prompt
     assert pref["outcomes"] == [0.5] * 4 and pref["margins"] == [0.0] * 4
     assert pref["n"] == 4 and pref["per_prompt"] == [0.5] * 3
+
+
+def test_a_history_joins_each_step_with_its_evaluation():
+    log = [{"step": 1, "reward": 0.1}, {"step": 2, "reward": 0.3}]
+    history = train.with_evals(log, [{"step": 2, "heldout_accuracy": 0.5}], start={"step": 0, "heldout_accuracy": 0.25})
+    assert history == [{"step": 0, "heldout_accuracy": 0.25}, {"step": 1, "reward": 0.1},
+                       {"step": 2, "reward": 0.3, "heldout_accuracy": 0.5}]

@@ -148,3 +148,11 @@ def test_every_house_style_demonstration_earns_full_format_credit():
         assert format_reward(junk, t["answer"], t["answer_kind"]) == 0.0, junk
         empty = "<think></think>\n" + demo.splitlines()[-1]
         assert format_reward(empty, t["answer"], t["answer_kind"]) == 0.0, empty
+
+
+def test_the_reward_table_sums_the_weighted_rewards_of_each_reply():
+    from postlab import verifiers
+
+    table = verifiers.reward_table({"correct": (correctness_reward, 1.0), "format": (format_reward, 0.5)},
+                                   ["count: a (1), b (2)\nAnswer: 2", "Answer: 3"], "2")
+    assert list(table["total"]) == [1.0 + 0.5 * format_reward("count: a (1), b (2)\nAnswer: 2"), 0.5 * format_reward("Answer: 3")]
