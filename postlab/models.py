@@ -86,6 +86,26 @@ def model_path(model: str) -> str:
     return str(model)
 
 
+def findable(model: str) -> tuple[bool, str]:
+    """Can `model` load here? (found, where): the embedded default; a local directory with a config.json; a hub id in
+    the Hugging Face cache; or one the hub answers for (not asked when HF_HUB_OFFLINE is set, as on a machine
+    without network). Used by the auto preset to fall back instead of failing in lab 01."""
+    if model in (None, "", "default", DEFAULT_MODEL, f"HuggingFaceTB/{DEFAULT_MODEL}"):
+        return True, "the embedded default"
+    if Path(model).is_dir():
+        return (Path(model) / "config.json").exists(), "a local directory"
+    from huggingface_hub import file_exists, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(model, "config.json"), str):
+        return True, "in the Hugging Face cache"
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False, "not in the Hugging Face cache, and HF_HUB_OFFLINE is set"
+    try:
+        return file_exists(model, "config.json"), "on the hub"
+    except Exception as e:  # no network, a proxy, a timeout: not reachable
+        return False, f"not in the Hugging Face cache, and the hub cannot be reached ({type(e).__name__})"
+
+
 def load_tokenizer(path: str, verbose: bool = True):
     """The tokenizer of a model, ready for chat: a model without a chat template gets PLAIN_CHAT_TEMPLATE (and the
     message says so), one without a pad token pads with its end-of-sequence token."""

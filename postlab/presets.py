@@ -6,7 +6,8 @@ Each notebook reads its defaults with `start_lab(name, run_dir, preset, smoke, s
 - "gpu": SmolLM2-1.7B-Instruct (same tokenizer and chat template, so the house style and the verifiers carry over),
   bigger batches, more steps and larger held-out sets. The backend is "auto": unsloth when it imports.
 - "gpu-4bit": the same with the frozen base weights in 4 bits (QLoRA), for GPUs with little memory.
-- "auto": "gpu" when a CUDA GPU is visible, else "cpu".
+- "auto": "gpu" when a CUDA GPU is visible, else "cpu". On a GPU whose machine has neither the gpu model cached nor the
+  hub in reach, auto keeps the gpu budgets with the embedded default model, and says so; "gpu" stays strict.
 Smoke mode cuts the budgets to a few real steps on any preset. A notebook parameter that is set wins over both.
 The GPU budgets are starting points sized for one 24-80 GB GPU, not tuned results.
 """
@@ -78,6 +79,15 @@ def lab(name: str, preset: str = "auto", smoke: bool = False, **given) -> dict:
     if name not in budgets:
         raise ValueError(f"no preset for lab {name!r}: the labs are {', '.join(budgets)}.")
     out = {"preset": chosen, "model": MODELS[chosen]["model"], "load": dict(MODELS[chosen]["load"]), **budgets[name]}
+    if preset == "auto" and chosen != "cpu" and given.get("model") is None:
+        from .models import findable
+
+        found, where = findable(out["model"])
+        if not found:
+            print(f"postlab: auto chose the {chosen} preset (a CUDA GPU is visible), but its model {out['model']} is {where}: "
+                  f"using the embedded default model with the {chosen} budgets. Fix: pass model= (a hub id or a local "
+                  f"directory) for another, or preset='{chosen}' to insist on {out['model']}.")
+            out["model"] = MODELS["cpu"]["model"]
     if smoke:
         out.update(SMOKE[name])
     out.update({k: v for k, v in given.items() if v is not None})

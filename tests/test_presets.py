@@ -19,7 +19,10 @@ def test_auto_is_cpu_without_a_gpu_and_gpu_presets_say_what_to_do(monkeypatch):
 
 
 def test_gpu_presets_when_cuda_is_visible(monkeypatch):
+    from postlab import models
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(models, "findable", lambda m: (True, "in the Hugging Face cache"))
     gpu, q = presets.lab("03_ppo", "auto"), presets.lab("03_ppo", "gpu-4bit")
     assert gpu["preset"] == "gpu" and gpu["batch_size"] > presets.BUDGETS["cpu"]["03_ppo"]["batch_size"]
     assert q["load"]["load_in_4bit"] and not gpu["load"].get("load_in_4bit")
@@ -50,3 +53,28 @@ def test_a_parameter_set_to_zero_or_empty_wins_over_the_preset(monkeypatch):
     assert presets.lab("02_reward_model", "cpu", smoke=True, noise_levels=[])["noise_levels"] == []
     assert presets.lab("01_sft", "cpu", model="/my/model")["model"] == "/my/model"
 
+
+def test_auto_on_a_gpu_without_its_model_keeps_the_gpu_budgets_with_the_embedded_model(monkeypatch, capsys):
+    from postlab import models
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(models, "findable", lambda m: (False, "not in the Hugging Face cache, and HF_HUB_OFFLINE is set"))
+    cfg = presets.lab("01_sft", "auto")
+    assert cfg["preset"] == "gpu" and cfg["model"] == "default"
+    assert cfg["max_steps"] == presets.BUDGETS["gpu"]["01_sft"]["max_steps"] and cfg["load"] == presets.MODELS["gpu"]["load"]
+    assert "using the embedded default model with the gpu budgets" in capsys.readouterr().out
+    assert presets.lab("01_sft", "gpu")["model"] == presets.MODELS["gpu"]["model"]  # gpu stays strict
+    assert presets.lab("01_sft", "auto", model="my/model")["model"] == "my/model"  # a model given is not second-guessed
+    monkeypatch.setattr(models, "findable", lambda m: (True, "in the Hugging Face cache"))
+    assert presets.lab("01_sft", "auto")["model"] == presets.MODELS["gpu"]["model"]
+
+
+def test_findable_knows_the_embedded_model_local_folders_and_an_offline_hub(tmp_path, monkeypatch):
+    from postlab.models import findable
+
+    assert findable("default")[0]
+    assert not findable(str(tmp_path))[0]  # a folder without a config.json
+    (tmp_path / "config.json").write_text("{}")
+    assert findable(str(tmp_path))[0]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert findable("nobody/no-such-model-here") == (False, "not in the Hugging Face cache, and HF_HUB_OFFLINE is set")
