@@ -10,6 +10,7 @@ import random
 from collections import Counter
 
 from . import verifiers
+from .chats import chat
 from .labels import LabelFile, swapped
 
 
@@ -70,6 +71,19 @@ def decided_pairs(pairs: list[dict], shorter: float | None = None) -> list[dict]
         if best is not None:
             out.append({"prompt": p["prompt"], "chosen": p["answers"][best], "rejected": p["answers"][1 - best]})
     return out
+
+
+def length_labels(pairs: list[dict], longer: bool = True) -> list[dict]:
+    """Preference rows from a judge who only looks at length: in every pair whose answers differ in words, the longer
+    (or, with longer=False, the shorter) answer is chosen. What labels with a length bias teach (lab 04's exercise)."""
+    rows = []
+    for p in pairs:
+        words = [len(a.split()) for a in p["answers"]]
+        if words[0] != words[1]:
+            best = int((words[1] > words[0]) == longer)
+            rows.append({"prompt": chat(p["prompt"]), "chosen": [{"role": "assistant", "content": p["answers"][best]}],
+                         "rejected": [{"role": "assistant", "content": p["answers"][1 - best]}]})
+    return rows
 
 
 def cohen_kappa(a: list, b: list) -> float | None:

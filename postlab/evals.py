@@ -36,6 +36,13 @@ def evaluate(model, tokenizer, tasks: list[dict], max_new_tokens: int = 64, batc
     return check_replies(tasks, replies, tokenizer)
 
 
+def open_replies(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, desc: str = "open prompts") -> dict:
+    """Greedy replies to prompts with no checkable answer, as rows (no verdict) that `changed_answers` can set side
+    by side with another model's."""
+    replies = generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, desc=desc)
+    return {"rows": [{"prompt": p, "reply": r, "correct": None, "kind": "open"} for p, r in zip(prompts, replies)]}
+
+
 def without_rows(result: dict) -> dict:
     """The numbers that go into metrics.json (no per-prompt rows)."""
     return {k: v for k, v in result.items() if k != "rows"}
@@ -49,6 +56,44 @@ def per_problem(result: dict, field: str) -> list:
 def kind_changes(before: dict, after: dict, metric: str = "accuracy") -> str:
     """'add 0.20 -> 0.60, count ...': a metric per task kind before -> after, for a lab's closing lines."""
     return ", ".join(f"{k} {before['by_kind'][k][metric]:.2f} -> {a[metric]:.2f}" for k, a in after["by_kind"].items())
+
+
+CHANGES = ("right -> wrong", "wrong -> right", "other change", "unchanged")
+
+
+def changed_answers(before: dict, after: dict, labels=("before", "after"), limit: int = 12):
+    """What training changed, reply by reply, on the same held-out prompts: right to wrong first, then wrong to
+    right, then any other change of text, as a table that shows whole replies (a pandas Styler). Rows without a
+    verdict (open prompts: "correct" None) count as "other change" when their text changed. Returns (table, counts
+    of each kind of change, unchanged included); the caption says the counts."""
+    import pandas as pd
+
+    groups = {k: [] for k in CHANGES}
+    for b, a in zip(before["rows"], after["rows"], strict=True):
+        if b["reply"] == a["reply"]:
+            groups["unchanged"].append((b, a))
+        elif b.get("correct") is not None and b["correct"] != a["correct"]:
+            groups["right -> wrong" if b["correct"] else "wrong -> right"].append((b, a))
+        else:
+            groups["other change"].append((b, a))
+    shown = [(k, b, a) for k in CHANGES[:3] for b, a in groups[k]][:limit]
+    table = pd.DataFrame([{"change": k, "kind": b.get("kind"), "prompt": b["prompt"], "reference": b.get("answer"),
+                           labels[0]: b["reply"], labels[1]: a["reply"]} for k, b, a in shown],
+                         columns=["change", "kind", "prompt", "reference", *labels])
+    counts = {k: len(v) for k, v in groups.items()}
+    caption = ", ".join(f"{v} {k}" for k, v in counts.items()) + f" (of {len(before['rows'])} prompts)" + (
+        f"; the first {limit} changes shown" if sum(counts[k] for k in CHANGES[:3]) > limit else "")
+    style = {"white-space": "pre-wrap", "text-align": "left", "vertical-align": "top"}
+    return table.style.set_caption(caption).set_properties(**style).hide(axis="index"), counts
+
+
+def length_changes(before: dict, after: dict) -> dict:
+    """Of the replies whose text changed, how many got shorter, longer, or kept their length (in tokens)."""
+    out = {"shorter": 0, "longer": 0, "same length": 0}
+    for b, a in zip(before["rows"], after["rows"], strict=True):
+        if a["reply"] != b["reply"]:
+            out["shorter" if a["length"] < b["length"] else "longer" if a["length"] > b["length"] else "same length"] += 1
+    return out
 
 
 def table(result: dict):

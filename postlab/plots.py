@@ -1,6 +1,6 @@
 """Plotly figures the labs share. Each returns a go.Figure; `save` writes it next to the lab's metrics.
 
-The lab-specific figures (before_after, examples_table, differences, curves) come first, then five plain shapes
+The lab-specific figures (before_after, differences, curves, ...) come first, then five plain shapes
 every lab draws with: `lines`, `bars`, `points`, `arrows` and `distributions`, each from plain dicts."""
 from pathlib import Path
 
@@ -42,29 +42,6 @@ def before_after(before: dict, after: dict, metric="accuracy", labels=("before",
     rng = [0, 1] if metric in ("accuracy", "format_rate") else None
     return fig.update_layout(title=title or f"{metric} per task kind", barmode="group", yaxis_range=rng,
                              yaxis_title=metric, template="plotly_white")
-
-
-def examples_table(before: dict, after: dict, n_per_kind=1, labels=("before", "after"), changed_first=False) -> go.Figure:
-    """Side by side replies to the same held-out prompts, before and after (with `changed_first`, the problems whose
-    verdict changed come first)."""
-    picked, seen = [], {}
-    pairs = list(zip(before["rows"], after["rows"]))
-    if changed_first:
-        pairs.sort(key=lambda p: p[0]["correct"] == p[1]["correct"])  # stable: the order of the tasks otherwise
-    for b, a in pairs:
-        if seen.get(b["kind"], 0) < n_per_kind:
-            seen[b["kind"]] = seen.get(b["kind"], 0) + 1
-            picked.append((b, a))
-
-    def mark(r):
-        return ("✔ " if r["correct"] else "✘ ") + r["reply"].replace("\n", "<br>")
-
-    cells = [[b["prompt"] for b, _ in picked], [b["answer"] for b, _ in picked],
-             [mark(b) for b, _ in picked], [mark(a) for _, a in picked]]
-    fig = go.Figure(go.Table(columnwidth=[3, 1, 4, 4],
-                             header=dict(values=["prompt", "reference", labels[0], labels[1]], align="left"),
-                             cells=dict(values=cells, align="left")))
-    return fig.update_layout(title="Example answers, same prompts", height=120 + 90 * len(picked))
 
 
 def differences(results: dict, metrics: list[str], title="Difference from the SFT model, with 95% intervals") -> go.Figure:

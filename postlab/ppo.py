@@ -115,6 +115,14 @@ def token_rewards(scores, logp, ref_logp, mask, beta: float):
     return rewards, kl
 
 
+def clipped_loss(logp, old_logp, advantages, cliprange: float):
+    """PPO's clipped surrogate, per token (to be minimised): max(-A * ratio, -A * clip(ratio, 1 - eps, 1 + eps)),
+    ratio = p_new / p_old of the token. Once the ratio leaves [1 - eps, 1 + eps] in the direction A pushes, the
+    gradient stops: one batch cannot move the policy far."""
+    ratio = torch.exp(logp - old_logp)
+    return torch.max(-advantages * ratio, -advantages * ratio.clamp(1 - cliprange, 1 + cliprange))
+
+
 # ---------------------------------------------------------------- rollouts and forward passes
 
 
@@ -194,8 +202,7 @@ def step(policy, value_head, optimizer, tok, prompts, reward_fn, cfg: PPOConfig,
             m = mask[mb]
             logp, vpred, _ = forward(policy, ro["ids"][mb], ro["attention"][mb], ro["q"], cfg.temperature, value_head)
             ratio = torch.exp(logp - old_logp[mb])
-            adv = advantages[mb]
-            pg_loss = masked_mean(torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.cliprange, 1 + cfg.cliprange)), m)
+            pg_loss = masked_mean(clipped_loss(logp, old_logp[mb], advantages[mb], cfg.cliprange), m)
             v_clipped = old_values[mb] + (vpred - old_values[mb]).clamp(-cfg.cliprange_value, cfg.cliprange_value)
             v_loss = 0.5 * masked_mean(torch.max((vpred - returns[mb]) ** 2, (v_clipped - returns[mb]) ** 2), m)
             loss = pg_loss + cfg.vf_coef * v_loss

@@ -56,6 +56,8 @@ def build(run_dir: Path, timings: list[dict] | None = None) -> Path:
                          "</small></p>")
         for fig_file in sorted(lab.glob("*.plotly.json")):
             parts.append(pio.to_html(pio.read_json(fig_file), full_html=False, include_plotlyjs=False))
+        for table_file in sorted(lab.glob("*.table.html")):  # tables a lab showed (whole replies)
+            parts.append(table_file.read_text())
         rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>"
                        for k, v in _flatten({k: v for k, v in metrics.items() if k != "headlines"}).items())
         parts.append(f"<details><summary>every metric of {html.escape(name)}</summary><table>{rows}</table></details>")

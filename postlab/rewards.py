@@ -83,6 +83,18 @@ def add_scores(result: dict, scores) -> dict:
     return result
 
 
+def reward_up_accuracy_down(before: dict, after: dict) -> dict:
+    """The task kinds whose reward-model score rose while their verifier accuracy fell, from two evaluations scored
+    by `evaluate_scored`: {kind: {"rm_score": [before, after], "accuracy": [before, after]}}. Reward hacking where it
+    shows; on a few problems per kind, a pointer to read the answers, not a result."""
+    out = {}
+    for kind, b in before["by_kind"].items():
+        a = after["by_kind"][kind]
+        if a["rm_score"] > b["rm_score"] and a["accuracy"] < b["accuracy"]:
+            out[kind] = {"rm_score": [b["rm_score"], a["rm_score"]], "accuracy": [b["accuracy"], a["accuracy"]]}
+    return out
+
+
 def pairwise_accuracy(rm, tok, rows) -> dict:
     """Share of preference rows where the chosen answer outscores the rejected one, overall and per kind."""
     prompts = [r["prompt"] for r in rows]

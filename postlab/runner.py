@@ -1,7 +1,7 @@
 """The lab contract and the main job.
 
 - `start_lab(name, run_dir, preset, smoke, seed, **params)` gives a lab its folder in the run directory, a clock
-  and its settings (`presets.lab`); `lab.figure` shows a figure and keeps it for the report; `lab.finish(metrics)`
+  and its settings (`presets.lab`); `lab.show` shows a figure or a table and keeps it for the report; `lab.finish(metrics)`
   writes metrics.json with the settings, the wall time and the peak memory added.
 - `postlab run` executes every notebook in labs/ with papermill, in order, into a run directory, then
   writes report.html (`report.build`). runs/latest points at the newest run (the notebooks'
@@ -32,14 +32,18 @@ class Lab:
         self.t0 = time.time()
         self.about = {"model": cfg["model"], "preset": cfg["preset"], "smoke": smoke, "seed": seed} if cfg else {}
 
-    def figure(self, fig, name: str) -> None:
-        """Show a Plotly figure in the notebook and save it in the lab's folder, where report.html finds it."""
+    def show(self, shown, name: str) -> None:
+        """Show a Plotly figure or a table (a pandas Styler) in the notebook and save it in the lab's folder, where
+        report.html finds it: `name.plotly.json` for a figure, `name.table.html` for a table."""
         from IPython.display import display
 
         from .plots import save
 
-        save(fig, self.dir, name)
-        display(fig)
+        if hasattr(shown, "write_json"):
+            save(shown, self.dir, name)
+        else:
+            (self.dir / f"{name}.table.html").write_text(shown.to_html())
+        display(shown)
 
     def write_rows(self, rows: list[dict], name: str) -> Path:
         """Save training rows as JSONL in the lab's folder (what TRL's scripts and a reader can open)."""

@@ -69,3 +69,11 @@ def flip_labels(rows: list[dict], share: float, seed: int = 0) -> list[dict]:
     flipped = set(rng.sample(range(len(rows)), round(share * len(rows))))
     return [{**r, "chosen": r["rejected"], "rejected": r["chosen"]} if i in flipped else r
             for i, r in enumerate(rows)]
+
+
+def wrong_demonstrations(tasks: list[dict], seed: int = 0) -> list[dict]:
+    """SFT rows in the house style whose answers are all wrong (one line of working that arrives at a wrong answer):
+    lab 01's exercise on what SFT copies, the style or the truth."""
+    rng = random.Random(f"postlab-wrong-demos-{seed}")
+    return [{"prompt": chat(t["prompt"]), "completion": [{"role": "assistant", "content": rejected_reply(t, "wrong_answer", rng)}],
+             "kind": t["kind"]} for t in tasks]

@@ -115,6 +115,16 @@ def with_evals(log: list[dict], evals: list[dict], start: dict | None = None) ->
     return ([start] if start else []) + [{**h, **by_step.get(h["step"], {})} for h in log]
 
 
+def grpo_last_batch(trainer) -> dict:
+    """What GRPOTrainer recorded of its last batch (the log TRL 1.14 keeps for `log_completions`): the prompt and
+    answer texts, each reward function's value and the advantage of every answer, in groups of `num_generations`,
+    and how the rewards were scaled. Lab 05 recomputes the advantages from it by hand."""
+    logs = trainer._logs  # a private attribute of trl==1.14.2 (pinned); its keys are those TRL logs completions with
+    return {"prompt": list(logs["prompt"]), "completion": list(logs["completion"]), "advantages": list(logs["advantages"]),
+            "rewards": {name: list(values) for name, values in logs["rewards"].items()},
+            "scale_rewards": trainer.args.scale_rewards}
+
+
 def outcome(trainer) -> dict:
     """What a finished TRL run reports for metrics.json: its training seconds and its last logged loss."""
     logs = trainer.state.log_history

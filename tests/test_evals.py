@@ -110,3 +110,24 @@ def test_per_problem_values_and_kind_changes_follow_the_rows():
     after = {"rows": [{"correct": True}, {"correct": True}], "by_kind": {"add": {"accuracy": 1.0}}}
     assert evals.per_problem(after, "correct") == [True, True]
     assert evals.kind_changes(before, after) == "add 0.50 -> 1.00"
+
+
+def test_changed_answers_put_right_to_wrong_first_and_count_every_kind_of_change():
+    def rows(*pairs):
+        return {"rows": [{"kind": "add", "prompt": f"p{i}", "answer": "1", "reply": reply, "correct": ok}
+                         for i, (reply, ok) in enumerate(pairs)]}
+    before = rows(("1", True), ("2", False), ("1", True), ("3", False), ("Answer: 1", True))
+    after = rows(("1", True), ("1", True), ("7", False), ("4", False), ("Answer: 1", True))
+    table, counts = evals.changed_answers(before, after, labels=("SFT", "DPO"))
+    assert counts == {"right -> wrong": 1, "wrong -> right": 1, "other change": 1, "unchanged": 2}
+    assert list(table.data["prompt"]) == ["p2", "p1", "p3"] and list(table.data["DPO"]) == ["7", "1", "4"]
+    assert "1 right -> wrong" in table.caption and "(of 5 prompts)" in table.caption
+    opened = evals.changed_answers({"rows": [{"prompt": "hi", "reply": "a", "correct": None}]},
+                                   {"rows": [{"prompt": "hi", "reply": "b", "correct": None}]})[1]
+    assert opened["other change"] == 1
+
+
+def test_length_changes_count_only_the_replies_that_changed():
+    before = {"rows": [{"reply": "a b c", "length": 3}, {"reply": "x", "length": 1}, {"reply": "same", "length": 1}]}
+    after = {"rows": [{"reply": "a", "length": 1}, {"reply": "x y", "length": 2}, {"reply": "same", "length": 1}]}
+    assert evals.length_changes(before, after) == {"shorter": 1, "longer": 1, "same length": 0}

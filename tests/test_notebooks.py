@@ -48,6 +48,22 @@ def test_committed_without_outputs_and_with_parameters(nb):
         assert f"\n{name} = " in "\n" + params[0].source, f"{nb.name}: parameter {name} missing"
 
 
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_lab_ends_with_exercises_whose_solutions_are_hidden_but_run(nb):
+    book = nbformat.read(nb, as_version=4)
+    solutions = [c for c in book.cells if "solution" in c.metadata.get("tags", [])]
+    assert len(solutions) >= 2, f"{nb.name}: at least two exercises with solutions"
+    for c in solutions:
+        assert c.cell_type == "code" and c.metadata["jupyter"] == {"source_hidden": True, "outputs_hidden": True}
+        assert "Predicted:" in c.source and "This run" in c.source  # the prediction next to what happened
+    if not nb.name.startswith("06"):  # every training lab checks its loss or advantages by hand against the trainer
+        assert "by_hand" in book_source(book) and "assert " in book_source(book)
+
+
+def book_source(book) -> str:
+    return "\n".join(c.source for c in book.cells if c.cell_type == "code")
+
+
 def get(d, path):
     """d[a][b][c] for the path "a.b.c", or a tuple path where a key holds a dot or indexes a list."""
     for k in (path.split(".") if isinstance(path, str) else path):
@@ -224,3 +240,14 @@ def test_scoreboard_has_every_model_and_the_pitfalls_and_the_report_shows_it(smo
     assert board["ppo"]["train_s"] > 0
     report = (smoke_run / "report.html").read_text()
     assert "Scoreboard: every model on one evaluation" in report and "sycophancy_rate" in report
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_notebook_is_mostly_the_story(nb):
+    """Issue 18's bar: under a quarter of the statements show or keep books in the notebook itself (the package draws
+    the figures and tables), and no code cell runs far past 15 lines."""
+    from notebook_counts import count
+
+    c = count(nb)
+    assert c["presentation_and_bookkeeping"] < 0.25, c
+    assert c["longest"] <= 20, c

@@ -24,9 +24,3 @@ def test_the_plain_shapes_draw_what_they_are_given():
     assert plots.distributions({"right": [1.0, 2.0], "wrong": [0.5]}, "t", kind="histogram").layout.barmode == "overlay"
     assert [d.type for d in plots.distributions({"right": [1.0]}, "t").data] == ["box"]
 
-
-def test_examples_put_the_changed_answers_first_when_asked():
-    def rows(*correct):
-        return {"rows": [{"kind": "add", "prompt": f"p{i}", "answer": "1", "reply": "r", "correct": c} for i, c in enumerate(correct)]}
-    fig = plots.examples_table(rows(True, True, False), rows(True, False, False), n_per_kind=1, changed_first=True)
-    assert list(fig.data[0].cells.values[0]) == ["p1"]  # the one that went from right to wrong

@@ -156,3 +156,12 @@ def test_the_baseline_is_the_reward_of_the_greedy_answer(policy):
     base = ppo.baseline_scores(net, tok, PROMPTS[:2], shorter_is_better, max_new_tokens=8)
     greedy = postlab.generate(net, tok, PROMPTS[:2], max_new_tokens=8, progress=False)
     assert base == dict(zip(PROMPTS[:2], shorter_is_better(None, greedy)))
+
+
+def test_the_clipped_objective_stops_pushing_past_the_clip_range():
+    import math
+
+    old = torch.tensor([0.0, 0.0, 0.0])
+    new = torch.tensor([0.3, 0.3, 0.1])  # ratios e^0.3 = 1.35 (past 1.2) and e^0.1 = 1.105 (inside)
+    loss = ppo.clipped_loss(new, old, torch.tensor([1.0, -1.0, 1.0]), 0.2)
+    assert loss.tolist() == pytest.approx([-1.2, math.exp(0.3), -math.exp(0.1)])

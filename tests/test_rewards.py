@@ -78,3 +78,9 @@ def test_on_policy_pairwise_counts_right_over_wrong_per_problem_and_skips_one_si
 def test_best_of_n_picks_the_highest_reward_among_the_first_n():
     assert reranking.favourite([0.1, 0.9, 2.0], 2) == 1
     assert reranking.favourite([0.5, 0.5, 0.1], 3) == 0  # the first on a tie
+
+
+def test_reward_up_accuracy_down_names_only_the_kinds_where_both_moved_apart():
+    before = {"by_kind": {"count": {"rm_score": -1.6, "accuracy": 0.75}, "add": {"rm_score": 0.5, "accuracy": 0.5}}}
+    after = {"by_kind": {"count": {"rm_score": -0.8, "accuracy": 0.5}, "add": {"rm_score": 0.9, "accuracy": 0.75}}}
+    assert rewards.reward_up_accuracy_down(before, after) == {"count": {"rm_score": [-1.6, -0.8], "accuracy": [0.75, 0.5]}}

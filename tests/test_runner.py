@@ -82,8 +82,12 @@ def test_a_lab_with_a_preset_records_its_settings_figures_and_earlier_metrics(tm
 
     lab, cfg = runner.start_lab("01_sft", tmp_path, "cpu", True, 3, max_steps=7)
     assert cfg["max_steps"] == 7 and cfg["preset"] == "cpu"  # a given parameter wins over the preset
-    lab.figure(go.Figure(go.Bar(x=[1], y=[2])), "bars")
+    lab.show(go.Figure(go.Bar(x=[1], y=[2])), "bars")
     assert (lab.dir / "bars.plotly.json").exists()
+    import pandas as pd
+
+    lab.show(pd.DataFrame({"reply": ["a long reply"]}).style, "replies")
+    assert "a long reply" in (lab.dir / "replies.table.html").read_text()
     lab.write_rows([{"a": 1}, {"a": 2}], "rows.jsonl")
     assert [json.loads(x) for x in (lab.dir / "rows.jsonl").read_text().splitlines()] == [{"a": 1}, {"a": 2}]
     metrics = lab.finish({"steps": 7})
