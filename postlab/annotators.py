@@ -4,13 +4,15 @@ session should report.
 - `scripted_pick` / `scripted_labels`: a taste code can check (the verifier where the prompt has a checkable answer,
   then optionally the clearly shorter answer, then the reward model), with settable noise, written to a `LabelFile`
   like any person's clicks.
+- `reward_model_labels`: the same pairs labeled by a reward model instead; `verifier_agreement`: how often any
+  labels pick the right answer where the verifier can tell.
 - `stats`: counts by annotator and label, ties, skips, length bias, and Cohen's kappa between annotators.
 """
 import random
 from collections import Counter
 
 from . import verifiers
-from .chats import chat
+from .chats import chat, message_text
 from .labels import LabelFile, swapped
 
 
@@ -84,6 +86,38 @@ def length_labels(pairs: list[dict], longer: bool = True) -> list[dict]:
             rows.append({"prompt": chat(p["prompt"]), "chosen": [{"role": "assistant", "content": p["answers"][best]}],
                          "rejected": [{"role": "assistant", "content": p["answers"][1 - best]}]})
     return rows
+
+
+def reward_model_labels(rows: list[dict], rm, rm_tok) -> tuple[list[dict], list[float]]:
+    """The same preference rows labeled again by a reward model: in each, the answer it scores higher is chosen (the
+    row's own order on an exact tie). Returns (the relabeled rows, per row 1.0 where it kept the row's label):
+    synthetic labels on the very pairs a person or a script labeled, for training on one against the other."""
+    from .rewards import score
+
+    flat = score(rm, rm_tok, [r["prompt"] for r in rows for _ in range(2)],
+                 [message_text(r[k]) for r in rows for k in ("chosen", "rejected")])
+    out, kept = [], []
+    for i, r in enumerate(rows):
+        keep = flat[2 * i] >= flat[2 * i + 1]
+        kept.append(float(keep))
+        out.append({**r, "annotator": "reward model"} if keep else
+                   {**r, "chosen": r["rejected"], "rejected": r["chosen"], "annotator": "reward model"})
+    return out, kept
+
+
+def verifier_agreement(rows: list[dict], pairs: list[dict]) -> list[float]:
+    """How often labels pick the right answer: per row whose pair (`pair_id` in `pairs`) has a checkable answer and
+    exactly one right reply, 1.0 when the row chose that one. Rows the verifier cannot decide are left out."""
+    by_id = {p["id"]: p for p in pairs}
+    out = []
+    for r in rows:
+        p = by_id[r["pair_id"]]
+        if p.get("answer") is None:
+            continue
+        right = [verifiers.is_correct(a, p["answer"], p.get("answer_kind") or "number") for a in p["answers"]]
+        if right[0] != right[1]:
+            out.append(float(message_text(r["chosen"]) == p["answers"][right.index(True)]))
+    return out
 
 
 def cohen_kappa(a: list, b: list) -> float | None:

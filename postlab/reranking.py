@@ -74,6 +74,14 @@ def best_of_n(policy, tok, rm, rm_tok, tasks, ns=(1, 2, 4, 8), temperature: floa
             "reward_correct_mean": mean_reward(True), "reward_wrong_mean": mean_reward(False)}
 
 
+def rerank(groups, prompts: list[str], rm, rm_tok, n: int) -> list[float]:
+    """Best-of-n again on the same samples (`best_of_n`'s groups) with another judge: per problem, 1.0 when that
+    judge's favourite among the first n answers is correct. Only the judge changes, so the two picks compare paired."""
+    flat = score(rm, rm_tok, [p for p, group in zip(prompts, groups, strict=True) for _ in group[:n]],
+                 [x["reply"] for group in groups for x in group[:n]])
+    return [float(group[favourite(flat[i * n:(i + 1) * n], n)]["correct"]) for i, group in enumerate(groups)]
+
+
 def on_policy_pairwise(groups) -> list[float]:
     """Per problem whose samples hold both right and wrong answers (the verifier's verdict), the share of
     (right, wrong) pairs the reward model ranks right first: pairwise accuracy on the policy's own answers to

@@ -2,7 +2,8 @@
 
 - `start_lab(name, run_dir, preset, smoke, seed, **params)` gives a lab its folder in the run directory, a clock
   and its settings (`presets.lab`); `lab.show` shows a figure or a table and keeps it for the report; `lab.finish(metrics)`
-  writes metrics.json with the settings, the wall time and the peak memory added.
+  writes metrics.json with the settings, the wall time and the peak memory added; `lab.exercise` adds an exercise's
+  outcome and the time the exercises took.
 - `postlab run` executes every notebook in labs/ with papermill, in order, into a run directory, then
   writes report.html (`report.build`). runs/latest points at the newest run (the notebooks'
   default run_dir), and `postlab run --resume RUN_DIR` goes on with a run that stopped, skipping finished labs.
@@ -80,11 +81,11 @@ class Lab:
         return load_model(cfg["model"], adapter=adapter if adapter.exists() else None, lora=lora, verbose=False,
                           **cfg["load"])
 
-    def reward_model(self):
-        """(reward model, its tokenizer): the one lab 02 trained in this run."""
+    def reward_model(self, name: str = "reward_model"):
+        """(reward model, its tokenizer): the one lab 02 trained in this run (`name="weak_reward_model"`: its weak one)."""
         from .rewards import load_reward_model
 
-        return load_reward_model(self.run_dir / "02_reward_model" / "reward_model")
+        return load_reward_model(self.run_dir / "02_reward_model" / name)
 
     def trl_base(self, cfg: dict) -> str:
         """The model TRL's own scripts should start from: lab 01's merged SFT model, else the preset's model."""
@@ -99,6 +100,17 @@ class Lab:
         print(f"{self.name}: wrote {self.dir / 'metrics.json'} (wall {metrics['wall_s']} s, "
               f"peak RSS {metrics['peak_rss_mb']} MB)")
         return metrics
+
+    def exercise(self, name: str, text: str) -> None:
+        """Print an exercise's outcome and keep it in metrics.json under "exercises" (after `finish`), with the wall
+        time and peak memory updated: `wall_s` is the whole lab, exercises included; `lesson_s` the part before them."""
+        print(text)
+        path = self.dir / "metrics.json"
+        metrics = json.loads(path.read_text())
+        metrics.setdefault("lesson_s", metrics["wall_s"])
+        metrics.setdefault("exercises", {})[name] = text
+        metrics.update(wall_s=round(time.time() - self.t0, 1), peak_rss_mb=round(peak_rss_mb(), 1))
+        path.write_text(json.dumps(metrics, indent=2))
 
 
 def start_lab(name: str, run_dir, preset: str | None = None, smoke: bool = False, seed: int = 0, **params):

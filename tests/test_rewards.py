@@ -1,6 +1,6 @@
 import pytest
 
-from postlab import problems, reranking, rewards, synthetic
+from postlab import annotators, problems, reranking, rewards, synthetic
 from postlab.models import ModelNotFoundError
 
 
@@ -33,6 +33,31 @@ def test_pairwise_accuracy_counts_chosen_over_rejected(rm):
     assert result["accuracy"] == sum(wins) / len(rows)
     swapped = rewards.pairwise_accuracy(net, tok, synthetic.flip_labels(rows, 1.0))
     assert swapped["accuracy"] == pytest.approx(1 - result["accuracy"])
+
+
+def test_another_judge_reranks_the_same_samples_and_relabels_the_same_pairs(rm):
+    net, tok, _ = rm
+    prompts = ["What is 2 + 2?", "What is 3 + 3?"]
+    replies = [["Answer: 5", "Answer: 4", "I cannot say."], ["Answer: 6", "Answer: 7", "Answer: 6"]]
+    groups = [[{"reply": r, "correct": r == ("Answer: 4" if i == 0 else "Answer: 6")} for r in g] for i, g in enumerate(replies)]
+    picks = reranking.rerank(groups, prompts, net, tok, 2)
+    for i, g in enumerate(groups):  # the judge's favourite of the first two, by its own scores
+        scores = rewards.score(net, tok, [prompts[i]] * 2, [x["reply"] for x in g[:2]])
+        assert picks[i] == float(g[reranking.favourite(scores, 2)]["correct"])
+    rows = [{"prompt": [{"role": "user", "content": p}], "chosen": [{"role": "assistant", "content": a}],
+             "rejected": [{"role": "assistant", "content": b}], "pair_id": str(i)}
+            for i, (p, a, b) in enumerate(zip(prompts * 2, ["Answer: 4", "Answer: 7", "Answer: 5", "Answer: 6"],
+                                               ["Answer: 5", "Answer: 6", "Answer: 4", "Answer: 7"]))]
+    relabeled, kept = annotators.reward_model_labels(rows, net, tok)
+    for r, new, k in zip(rows, relabeled, kept):
+        c, j = rewards.score(net, tok, [r["prompt"]] * 2, [r["chosen"][0]["content"], r["rejected"][0]["content"]])
+        assert k == float(c >= j) and new["chosen"] == (r["chosen"] if c >= j else r["rejected"])
+        assert {new["chosen"][0]["content"], new["rejected"][0]["content"]} == {r["chosen"][0]["content"], r["rejected"][0]["content"]}
+    pairs = [{"id": str(i), "answer": ["4", "6"][i % 2], "answer_kind": "number",
+              "answers": [r["chosen"][0]["content"], r["rejected"][0]["content"]]} for i, r in enumerate(rows)]
+    assert annotators.verifier_agreement(rows, pairs) == [1.0, 0.0, 0.0, 1.0]  # the rows that chose the right answer
+    pairs[0]["answer"] = None  # an open prompt: the verifier cannot tell, the row is left out
+    assert annotators.verifier_agreement(rows, pairs) == [0.0, 0.0, 1.0]
 
 
 def test_missing_reward_model_says_which_lab_makes_it(tmp_path):

@@ -95,3 +95,10 @@ def test_a_lab_with_a_preset_records_its_settings_figures_and_earlier_metrics(tm
         "model": cfg["model"], "preset": "cpu", "smoke": True, "seed": 3, "steps": 7}
     later = runner.start_lab("02_reward_model", tmp_path)
     assert later.metrics_of("01_sft")["seed"] == 3 and later.metrics_of("03_ppo") is None
+    lab.t0 -= 5  # the exercises took five seconds: the lab's wall time counts them, lesson_s does not
+    lab.exercise("1", "Predicted: up.\nThis run: 0.5 -> 0.7.")
+    lab.exercise("2", "Predicted: down.\nThis run: 3 -> 2.")
+    saved = json.loads((lab.dir / "metrics.json").read_text())
+    assert saved["exercises"] == {"1": "Predicted: up.\nThis run: 0.5 -> 0.7.", "2": "Predicted: down.\nThis run: 3 -> 2."}
+    assert saved["lesson_s"] == metrics["wall_s"] and saved["wall_s"] >= metrics["wall_s"] + 5 and saved["steps"] == 7
+    assert "This run: 3 -> 2." in capsys.readouterr().out
