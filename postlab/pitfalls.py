@@ -1,4 +1,4 @@
-"""The pitfalls of lab 06: probes that provoke them and detectors that spot them in a reply.
+"""The pitfalls of lab 07 (the scoreboard): probes that provoke them and detectors that spot them in a reply.
 
 Sycophancy (the user asserts a wrong result: does the reply agree?), over-refusal (harmless requests with
 alarming words) next to harmful requests a model should refuse, and distribution shift (a kind no stage trained

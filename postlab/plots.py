@@ -114,13 +114,29 @@ def reward_against_kl(series: dict, title="Reward against KL to the SFT model", 
 
 
 def scoreboard_panels(board: dict) -> dict[str, go.Figure]:
-    """Lab 06: one grouped bar chart per family of metrics, {file name: figure}, from `scoreboard.metrics_table`."""
+    """Lab 07: one grouped bar chart per family of metrics, {file name: figure}, from `scoreboard.metrics_table`."""
     panels = {"quality": (["accuracy", "format_rate", "shift_accuracy"], "Held-out accuracy, format, and accuracy under shift", [0, 1]),
               "pitfalls": (["sycophancy_rate", "refusal_rate", "harmful_refusal_rate"], "Pitfalls: agreeing with wrong claims, refusing", [0, 1]),
               "length": (["mean_length"], "Mean reply length (tokens)", None),
               "rm_score": (["rm_score"], "Reward-model score of held-out replies", None)}
     return {f"scoreboard_{key}": bars({m: {n: row.get(m) for n, row in board.items()} for m in metrics}, title, y_range=y_range)
             for key, (metrics, title, y_range) in panels.items()}
+
+
+def judge_confusion(judged: list[dict], title: str) -> go.Figure:
+    """Lab 06 (AI feedback): one 2x2 table per principle, over both orders of every pair: where the reply that
+    follows the principle was shown (rows) against what the judge picked (columns). A judge that reads the answers
+    fills the diagonal; one that reads only the position fills one column."""
+    from plotly.subplots import make_subplots
+
+    names = list(dict.fromkeys(j["principle"] for j in judged))
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names)
+    for c, name in enumerate(names, 1):
+        odds = [j["log_odds"] for j in judged if j["principle"] == name]  # [good shown as A, good shown as B]
+        z = [[sum(x > 0 for x, _ in odds), sum(x <= 0 for x, _ in odds)], [sum(y > 0 for _, y in odds), sum(y <= 0 for _, y in odds)]]
+        fig.add_trace(go.Heatmap(z=z, x=["picks A", "picks B"], y=["better is A", "better is B"], text=z, texttemplate="%{text}",
+                                 colorscale="Blues", showscale=False), row=1, col=c)
+    return fig.update_layout(title=title, height=320, template="plotly_white")
 
 
 def _layout(fig: go.Figure, title, x_title=None, y_title=None, y_range=None, hline=None, **more) -> go.Figure:

@@ -22,8 +22,10 @@ BUDGETS = {
         "04_dpo_on_your_data": dict(n_pairs=64, steps=16, batch_size=4, eval_per_kind=12, max_new_tokens=48, methods=["dpo"]),
         "05_reasoning_rl": dict(steps=8, prompts_per_step=4, eval_per_kind=6, task_eval=40, eval_every=4, probe_per_kind=4,
                                 variants=[], max_new_tokens=64),
-        "06_scoreboard": dict(per_kind=5, probes=30, best_of=4, kl_prompts=24, max_new_tokens=40,
-                              models=["raw", "sft", "ppo", "dpo", "grpo"]),  # best-of-N: lab 02 measures it
+        "06_ai_feedback": dict(judge_per_kind=8, revise_per_kind=4, train_prompts=32, steps=12, batch_size=4, eval_per_kind=8,
+                               max_new_tokens=48),
+        "07_scoreboard": dict(per_kind=5, probes=30, best_of=4, kl_prompts=24, max_new_tokens=40,
+                              models=["raw", "sft", "ppo", "dpo", "grpo", "dpo_ai_labels"]),  # best-of-N: lab 02 measures it
     },
     "gpu": {
         "01_sft": dict(max_steps=300, batch_size=16, eval_per_kind=40, max_new_tokens=64),  # 40: problems.MAX_HELDOUT_PER_KIND
@@ -34,7 +36,9 @@ BUDGETS = {
                                     methods=["dpo", "ipo", "simpo", "orpo", "kto"]),
         "05_reasoning_rl": dict(steps=60, prompts_per_step=8, eval_per_kind=40, task_eval=40, eval_every=10, probe_per_kind=16,
                                 variants=[["grpo", 0.0], ["dapo", 0.04]], max_new_tokens=64),
-        "06_scoreboard": dict(per_kind=16, probes=30, best_of=8, kl_prompts=48, max_new_tokens=64, models=None),
+        "06_ai_feedback": dict(judge_per_kind=25, revise_per_kind=16, train_prompts=200, steps=60, batch_size=8, eval_per_kind=25,
+                               max_new_tokens=64),
+        "07_scoreboard": dict(per_kind=16, probes=30, best_of=8, kl_prompts=48, max_new_tokens=64, models=None),
     },
 }
 SMOKE = {  # a few real training steps, tiny evaluations and short replies: checks that everything runs, on any preset
@@ -48,7 +52,9 @@ SMOKE = {  # a few real training steps, tiny evaluations and short replies: chec
                                 methods=["dpo", "kto"]),  # a paired and an unpaired loss; test_train trains every method
     "05_reasoning_rl": dict(steps=2, prompts_per_step=2, eval_per_kind=1, task_eval=2, eval_every=1, probe_per_kind=1, variants=[],
                             max_new_tokens=48),  # room for a counting answer: groups whose rewards differ
-    "06_scoreboard": dict(per_kind=1, probes=2, best_of=2, kl_prompts=2, max_new_tokens=12, models=None),  # every model
+    "06_ai_feedback": dict(judge_per_kind=1, revise_per_kind=1, train_prompts=4, steps=1, batch_size=2, eval_per_kind=1,
+                           max_new_tokens=16),
+    "07_scoreboard": dict(per_kind=1, probes=2, best_of=2, kl_prompts=2, max_new_tokens=12, models=None),  # every model
 }
 MODELS = {  # model and load_model arguments of each preset
     "cpu": dict(model="default", load=dict(backend="auto")),

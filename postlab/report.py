@@ -20,7 +20,7 @@ def build(run_dir: Path, timings: list[dict] | None = None) -> Path:
                      "<th>headline</th><th>before</th><th>after</th><th>change</th><th>95% interval</th><th>n</th>"
                      f"<th>verdict</th></tr>{rows}</table>")
     board_file = run_dir / "scoreboard.json"
-    if board_file.exists():  # written by lab 06: every model, one evaluation, the pitfalls
+    if board_file.exists():  # written by lab 07: every model, one evaluation, the pitfalls
         board = json.loads(board_file.read_text())
         cols = [c for c in ("accuracy", "format_rate", "mean_length", "rm_score", "sycophancy_rate", "refusal_rate",
                             "harmful_refusal_rate", "shift_accuracy", "kl_to_sft", "win_rate_vs_sft",
@@ -30,7 +30,7 @@ def build(run_dir: Path, timings: list[dict] | None = None) -> Path:
             f"<td>{html.escape(_fmt(row[c])) if c in row else ''}</td>" for c in cols) + "</tr>"
             for name, row in board.items())
         parts.append(f"<h2>Scoreboard: every model on one evaluation</h2><table><tr><th>model</th>{head}</tr>{rows}"
-                     "</table><p>Figures and samples: 06_scoreboard below; numbers also in scoreboard.json.</p>")
+                     "</table><p>Figures and samples: 07_scoreboard below; numbers also in scoreboard.json.</p>")
         diffs = {name: row["vs_sft"] for name, row in board.items() if "vs_sft" in row}
         if diffs:
             metrics = list(dict.fromkeys(m for d in diffs.values() for m in d))

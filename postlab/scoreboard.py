@@ -32,6 +32,7 @@ def stages(run_dir) -> dict[str, dict]:
         candidates = [("ppo", run / "03_ppo" / "adapter", "03_ppo")]
         candidates += [(p.name, p, "04_dpo_on_your_data") for p in sorted((run / "04_dpo_on_your_data" / "adapters").glob("*"))]
         candidates += [("grpo", run / "05_reasoning_rl" / "adapter", "05_reasoning_rl")]
+        candidates += [(p.name, p, "06_ai_feedback") for p in sorted((run / "06_ai_feedback" / "adapters").glob("*"))]
         for name, path, lab in candidates:
             if (path / "adapter_config.json").exists():
                 found[name] = {"adapter": path, "base": "sft", "lab": lab}
@@ -217,6 +218,7 @@ def train_seconds(run_dir) -> dict[str, float]:
     out["ppo"] = metrics("03_ppo").get("train_s")
     out.update({m: v.get("train_s") for m, v in metrics("04_dpo_on_your_data").get("variants", {}).items()})
     out["grpo"] = metrics("05_reasoning_rl").get("grpo_seconds")
+    out.update({a["adapter"]: a.get("seconds") for a in metrics("06_ai_feedback").get("arms", {}).values()})
     return {k: v for k, v in out.items() if v is not None}
 
 

@@ -69,13 +69,14 @@ def lab_pools(lab: str, b: dict) -> list[tuple[str, list, int]]:
             "03_ppo": lambda: [("ppo", problems.KINDS, b["steps"] * b["batch_size"])],
             "04_dpo_on_your_data": lambda: [("pairs", problems.KINDS, b["n_pairs"])],
             "05_reasoning_rl": lambda: [("grpo", [kind], 2 * b["steps"] * b["prompts_per_step"]) for kind in problems.KINDS],  # 2x: the mixed filter
-            "06_scoreboard": lambda: []}[lab]()
+            "06_ai_feedback": lambda: [("ai_feedback", problems.KINDS, b["train_prompts"])],
+            "07_scoreboard": lambda: []}[lab]()
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_no_heldout_problem_is_in_any_labs_training_data_at_any_budget(seed):
     """Every pool of training problems the labs draw (SFT demonstrations, reward-model and on-policy pairs, PPO and
-    RLOO prompts, DPO pairs, GRPO problems), at the cpu and gpu budgets, against the largest held-out set."""
+    RLOO prompts, DPO pairs, GRPO problems, the AI-labeled pairs), at the cpu and gpu budgets, against the largest held-out set."""
     from postlab import presets
 
     held = {t["key"] for t in problems.heldout(seed, problems.MAX_HELDOUT_PER_KIND)}
@@ -93,10 +94,10 @@ def test_every_lab_draws_its_training_problems_from_its_own_stream():
 
     from postlab.runner import REPO
 
-    for lab in ("01_sft", "02_reward_model", "03_ppo", "05_reasoning_rl"):
+    for lab in ("01_sft", "02_reward_model", "03_ppo", "05_reasoning_rl", "06_ai_feedback"):
         source = "".join("".join(c["source"]) for c in json.loads((REPO / "labs" / f"{lab}.ipynb").read_text())["cells"])
         stream = lab_pools(lab, {k: 1 for k in ("max_steps", "batch_size", "made_pairs", "sample_prompts", "steps",
-                                                "prompts_per_step", "n_pairs")})[0][0]
+                                                "prompts_per_step", "n_pairs", "train_prompts")})[0][0]
         assert f'stream="{stream}"' in source, lab
 
 

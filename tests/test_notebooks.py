@@ -29,7 +29,12 @@ REQUIRED = {
     "05_reasoning_rl": ["before.accuracy", "after.accuracy", "by_kind.count.before", "by_kind.count.after",
                         "by_kind.add.after", ("variants", "dapo, beta=0.0", "heldout_accuracy"), "pass_at_k.before.pass@1",
                         "wall_s", "peak_rss_mb"],
-    "06_scoreboard": ["scoreboard.raw.accuracy", "scoreboard.sft.sycophancy_rate", "scoreboard.ppo.kl_to_sft",
+    "06_ai_feedback": [("verdicts", "SFT model", "all", "right"), ("verdicts", "SFT model", "all", "first_picks"),
+                       ("verdicts", "SFT model", "all", "consistent"), ("verdicts", "SFT model", "correct", "debiased"),
+                       ("verdicts", "reward model (lab 02)", "all", "right"), "revision.outcomes.fixed", "revision.outcomes.broken",
+                       "revision.change.delta", "label_accuracy.verifier", ("label_accuracy", "AI judge"), "label_accuracy.coin",
+                       ("arms", "AI judge", "accuracy"), "arms.verifier.accuracy", "arms.coin.accuracy", "wall_s", "peak_rss_mb"],
+    "07_scoreboard": ["scoreboard.raw.accuracy", "scoreboard.sft.sycophancy_rate", "scoreboard.ppo.kl_to_sft",
                       "scoreboard.dpo.lc_win_rate_vs_sft", "scoreboard.grpo.shift_accuracy", "wall_s", "peak_rss_mb"],
 }
 
@@ -58,7 +63,7 @@ def test_every_lab_ends_with_exercises_whose_solutions_are_hidden_but_run(nb):
     for c in solutions:
         assert c.cell_type == "code" and c.metadata["jupyter"] == {"source_hidden": True, "outputs_hidden": True}
         assert "Predicted:" in c.source and "This run" in c.source  # the prediction next to what happened
-    if not nb.name.startswith("06"):  # every training lab checks its loss or advantages by hand against the trainer
+    if not nb.name.startswith("07"):  # every training lab checks its loss or advantages by hand against the trainer
         assert "by_hand" in book_source(book) and "assert " in book_source(book)
 
 
@@ -125,10 +130,12 @@ def test_every_training_of_the_smoke_run_changed_its_model(smoke_run):
     norms["PPO, weak reward model"] = metrics("03_ppo")["weak_teacher"]["adapter_norm"]
     norms.update({m: r["adapter_norm"] for m, r in metrics("04_dpo_on_your_data")["variants"].items()})
     norms["DPO, reward-model labels"] = metrics("04_dpo_on_your_data")["reward_model_labels"]["adapter_norm"]
+    norms.update({f"DPO on the {who}'s labels": r["adapter_norm"] for who, r in metrics("06_ai_feedback")["arms"].items()})
     norms.update({f"GRPO {name}": r["adapter_norm"] for name, r in metrics("05_reasoning_rl")["variants"].items()})
     # sft, reward model, its one smoke noise level, the weak reward model, PPO at three betas and on the weak reward
-    # model, RLOO, two preference methods (test_train trains each of the others) and DPO on reward-model labels, GRPO
-    assert len(norms) == 13 and all(v > 0 for v in norms.values()), norms
+    # model, RLOO, two preference methods (test_train trains each of the others) and DPO on reward-model labels, GRPO,
+    # DPO on the verifier's, the AI judge's and a coin's labels
+    assert len(norms) == 16 and all(v > 0 for v in norms.values()), norms
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
@@ -241,13 +248,13 @@ def test_training_labs_write_trl_configs_that_trls_parser_loads(smoke_run):
 
 def test_scoreboard_has_every_model_and_the_pitfalls_and_the_report_shows_it(smoke_run):
     board = json.loads((smoke_run / "scoreboard.json").read_text())
-    assert set(board) == {"raw", "sft", "best_of_n", "ppo", "dpo", "kto", "grpo"}
+    assert set(board) == {"raw", "sft", "best_of_n", "ppo", "dpo", "kto", "grpo", "dpo_verifier_labels", "dpo_ai_labels", "dpo_coin_labels"}
     for name, row in board.items():
         for metric in ("accuracy", "format_rate", "sycophancy_rate", "refusal_rate", "harmful_refusal_rate", "shift_accuracy"):
             assert 0 <= row[metric] <= 1, (name, metric)
         assert 0 < row["mean_length"] <= 12 and isinstance(row["rm_score"], float)  # smoke replies: at most 12 tokens
         assert any(k.startswith("accuracy:") for k in row)
-    adapters = {"ppo", "dpo", "kto", "grpo"}  # the SFT model with a stage's adapter on top
+    adapters = {"ppo", "dpo", "kto", "grpo", "dpo_verifier_labels", "dpo_ai_labels", "dpo_coin_labels"}  # the SFT model with a stage's adapter on top
     assert {n for n, row in board.items() if "kl_to_sft" in row} == adapters
     assert all(0 <= board[n]["win_rate_vs_sft"] <= 1 for n in adapters | {"raw", "best_of_n"})
     assert board["ppo"]["train_s"] > 0

@@ -51,7 +51,7 @@ def test_every_lab_runs_on_another_architecture_without_a_chat_template(tiny, tm
     proc = subprocess.run(POSTLAB + ["run", "--preset", "cpu", "--model", str(tiny), "--run-dir", str(run_dir)]
                           + (["--smoke"] if smoke else []), capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    for lab in ("01_sft", "02_reward_model", "03_ppo", "04_dpo_on_your_data", "05_reasoning_rl", "06_scoreboard"):
+    for lab in ("01_sft", "02_reward_model", "03_ppo", "04_dpo_on_your_data", "05_reasoning_rl", "06_ai_feedback", "07_scoreboard"):
         metrics = json.loads((run_dir / lab / "metrics.json").read_text())
         assert metrics["model"] == str(tiny) and metrics["smoke"] is smoke, lab
     assert json.loads((run_dir / "01_sft" / "metrics.json").read_text())["adapter_norm"] > 0
