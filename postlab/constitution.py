@@ -1,4 +1,4 @@
-"""A constitution: principles written down, each with a check code can make on any reply (lab 07).
+"""A constitution: principles written down, each with a check code can make on any reply (lab 06).
 
 - `PRINCIPLES`: the default constitution, name -> the sentence a judge or a model critiquing itself reads. Pass your
   own wording for any of these names; each name carries its check, so a new name needs a check of its own.

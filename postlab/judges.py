@@ -1,4 +1,4 @@
-"""The model as judge (lab 07): which of two replies follows a principle better, read from the probabilities of the
+"""The model as judge (lab 06): which of two replies follows a principle better, read from the probabilities of the
 judge's answer tokens ("A" or "B", no free text parsed), with the pair shown in both orders.
 
 - `judge_pairs(model, tok, pairs, texts)`: a language model as judge; `reward_judge(rm, rm_tok, pairs)`: lab 02's
