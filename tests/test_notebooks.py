@@ -56,6 +56,34 @@ def test_committed_without_outputs_and_with_parameters(nb):
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_parameters_cell_states_the_presets_values(nb):
+    """Where a parameter left at None says what the CPU preset (`cpu: X`) or smoke (`smoke: Y`) gives it, the comment
+    must match postlab/presets.py."""
+    import re
+
+    from postlab import presets
+
+    def same(text, value):
+        return text in (json.dumps(value), str(value))
+
+    book = nbformat.read(nb, as_version=4)
+    params = next(c for c in book.cells if "parameters" in c.metadata.get("tags", []))
+    checked = 0
+    for line in params.source.splitlines():
+        name = re.match(r"(\w+)\s*=\s*None\b", line)
+        if not name or name[1] == "model" or "#" not in line:
+            continue
+        comment, name = line.split("#", 1)[1], name[1]
+        given = presets.BUDGETS["cpu"][nb.stem].get(name)
+        for label, value in (("cpu", given), ("smoke", presets.SMOKE[nb.stem].get(name, given))):
+            stated = re.search(label + r": (\[[^\]]*\]|[\w.\-]+)", comment)
+            if stated:
+                assert same(stated[1], value), f"{nb.name}: {name} says {label}: {stated[1]}, presets.py gives {value!r}"
+                checked += 1
+    assert checked, f"{nb.name}: no parameter states its preset values"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_lab_ends_with_exercises_whose_solutions_are_hidden_but_run(nb):
     book = nbformat.read(nb, as_version=4)
     solutions = [c for c in book.cells if "solution" in c.metadata.get("tags", [])]
