@@ -23,7 +23,7 @@ BUDGETS = {
         "05_reasoning_rl": dict(steps=8, prompts_per_step=4, eval_per_kind=6, task_eval=40, eval_every=4, probe_per_kind=4,
                                 variants=[], max_new_tokens=64),
         "06_ai_feedback": dict(judge_per_kind=6, revise_per_kind=3, train_prompts=32, steps=12, batch_size=4, eval_per_kind=8,
-                               max_new_tokens=40),  # 384 s at judge_per_kind=8, revise_per_kind=4, 48 tokens (seed 0, 17:57)
+                               max_new_tokens=40),  # 384 s at judge_per_kind=8, revise_per_kind=4, 48 tokens (the run of 16:59, seed 0)
         "07_scoreboard": dict(per_kind=5, probes=30, best_of=4, kl_prompts=24, max_new_tokens=40,
                               models=["raw", "sft", "ppo", "dpo", "grpo", "dpo_ai_labels"]),  # best-of-N: lab 02 measures it
     },
