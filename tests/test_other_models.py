@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import nbformat
 import pytest
 import torch
 
@@ -57,3 +58,30 @@ def test_every_lab_runs_on_another_architecture_without_a_chat_template(tiny, tm
     assert json.loads((run_dir / "01_sft" / "metrics.json").read_text())["adapter_norm"] > 0
     assert (run_dir / "report.html").exists()
     shutil.rmtree(run_dir)  # a default run's folder holds several copies of the model
+
+
+def test_lab_04_runs_when_no_label_decides_anything(tiny, tmp_path):
+    """A labeling session of ties and skips (a short one, or a model whose answers all look alike) leaves nothing
+    to train on: lab 04 says so, trains nothing, and still runs to its end (it used to stop formatting the share of
+    longer answers that won, None when no pair was decided)."""
+    from postlab import labels, problems
+
+    run_dir = tmp_path / "run"
+    lab = run_dir / "04_dpo_on_your_data"
+    lab.mkdir(parents=True)
+    pairs = [{"id": f"pair-{i:04d}", "prompt": t["prompt"], "answers": [f"Answer: {t['answer']}", "Answer: 0"],
+              "source": t["kind"], "answer": t["answer"], "answer_kind": t["answer_kind"]}
+             for i, t in enumerate(problems.train_tasks(4, seed=0, stream="pairs"))]
+    labels.save_pairs(pairs, lab / "pairs.jsonl")  # the lab reuses the pairs it finds on disk
+    store = labels.LabelFile(lab / "labels.jsonl", pairs)
+    for i, p in enumerate(pairs):
+        store.add(p["id"], "skip" if i == 0 else "tie", "me", labels.swapped(p["id"]))
+    proc = subprocess.run(POSTLAB + ["run", "--preset", "cpu", "--smoke", "--model", str(tiny), "--run-dir", str(run_dir),
+                                     "--labs", "01", "02", "04"], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    m = json.loads((lab / "metrics.json").read_text())
+    assert m["train_rows"] == 0 and m["variants"] == {} and m["labels"]["longer_won"] is None
+    assert m["labels"]["from_person"] == 4 and m["labels"]["from_script"] == 0 and (m["labels"]["ties"], m["labels"]["skips"]) == (3, 1)
+    printed = "".join(o.get("text", "") for c in nbformat.read(run_dir / "04_dpo_on_your_data.ipynb", 4).cells
+                      for o in c.get("outputs", []))
+    assert "No pair was decided (all ties or skips)" in printed and "the longer answer won no decided pair" in printed
