@@ -14,7 +14,7 @@ The GPU budgets are starting points sized for one 24-80 GB GPU, not tuned result
 import torch
 
 BUDGETS = {
-    "cpu": {  # the default run of 2026-12-04 16:59 (seed 0) took 34.5 min for all seven labs (README, Results)
+    "cpu": {  # the default run of 2026-12-04 19:50 (seed 0) took 31.6 min for all seven labs (README, Results)
         "01_sft": dict(max_steps=40, batch_size=8, eval_per_kind=10, max_new_tokens=64),
         "02_reward_model": dict(max_steps=40, made_pairs=64, sweep_steps=5, noise_levels=[], sample_prompts=40,
                                 bon_per_kind=16, bon_ns=[1, 2, 4], heldout_per_kind=8, sweep_per_kind=4, max_new_tokens=48),
