@@ -229,6 +229,12 @@ def main(argv=None):
     else:
         run_dir = Path(a.run_dir or folder.resolve().parent / "runs" / time.strftime("%Y%m%d-%H%M%S")).resolve()
         settings = {"model": a.model, "preset": a.preset or "auto", "smoke": bool(a.smoke), "seed": a.seed or 0}
+        earlier = read_state(run_dir)
+        if earlier is not None and earlier["settings"] != settings:  # it would skip that run's labs and mix the two
+            sys.exit(f"postlab run: {run_dir} already holds a run with other settings ({earlier['settings']}; finished: "
+                     f"{', '.join(earlier['done']) or 'no lab'}), so a run there now would skip those labs and mix two "
+                     f"runs' results. Fix: pass another --run-dir for a new run, or --resume {run_dir} to go on with "
+                     "that run's settings.")
     run_dir.mkdir(parents=True, exist_ok=True)
     point_latest(run_dir, folder.resolve().parent / "runs")
     t0 = time.time()

@@ -40,6 +40,10 @@ def test_latest_points_at_the_newest_run_and_resume_skips_finished_labs(tmp_path
     clash = subprocess.run(POSTLAB + ["run", "--labs-dir", str(labs), "--resume", str(tmp_path / "runs" / "a"), "--seed", "1"],
                            capture_output=True, text=True, timeout=600)
     assert clash.returncode != 0 and "keeps those settings" in clash.stderr
+    other = subprocess.run(POSTLAB + ["run", "--labs-dir", str(labs), "--run-dir", str(tmp_path / "runs" / "a"), "--seed", "1"],
+                           capture_output=True, text=True, timeout=600)  # a new run into that folder, other settings
+    assert other.returncode != 0 and "other settings" in other.stderr and "--resume" in other.stderr
+    assert json.loads((tmp_path / "runs" / "a" / "run.json").read_text()) == state  # left as it was
     gate.touch()
     resumed = subprocess.run(POSTLAB + ["run", "--labs-dir", str(labs), "--resume", str(tmp_path / "runs" / "a")],
                              capture_output=True, text=True, timeout=600)
