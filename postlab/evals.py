@@ -137,14 +137,22 @@ def sampled(model, tokenizer, tasks: list[dict], k: int = 4, temperature: float 
     return group_stats(tasks, replies, k)
 
 
-def room_to_learn(greedy: dict, probe: dict, k: int) -> tuple[dict, str]:
+def room_to_learn(greedy: dict, probe: dict, k: int, low: float = 0.2, high: float = 0.8) -> tuple[dict, str]:
     """Per task kind: greedy accuracy, pass@1, pass@k and the share of mixed groups of sampled answers, and the room
-    (pass@k minus greedy accuracy: what the model can do minus what it does). Returns (that table, the kind with the
-    most room, mixed groups breaking ties): the kind where RL on a verifier has the most to sharpen."""
+    (pass@k minus greedy accuracy: what the model can do minus what it does). Returns (that table, the kind to train).
+
+    The kind to train is the one whose sampled answers are right between `low` and `high` of the time and closest to
+    half (the largest pass@1 x (1 - pass@1), mixed groups breaking ties): there a group of answers to one problem is
+    most often mixed, and only mixed groups teach GRPO. With no kind in that range, the one closest to half."""
     table = {kind: {"greedy accuracy": greedy["by_kind"][kind]["accuracy"], "pass@1": s["pass@1"], f"pass@{k}": s[f"pass@{k}"],
                     "mixed groups": s["mixed"], "room": s[f"pass@{k}"] - greedy["by_kind"][kind]["accuracy"]}
              for kind, s in probe["by_kind"].items()}
-    return table, max(table, key=lambda kind: table[kind]["room"] + 0.01 * table[kind]["mixed groups"])
+
+    def signal(kind):
+        p = table[kind]["pass@1"]
+        return (low <= p <= high, p * (1 - p), table[kind]["mixed groups"])
+
+    return table, max(table, key=signal)
 
 
 def mixed_first(model, tokenizer, tasks: list[dict], need: int, k: int = 4, temperature: float = 0.7,

@@ -96,20 +96,22 @@ def reward_by_verdict(samples: list[dict]) -> go.Figure:
                          "Reward of fresh SFT samples, by what the verifier says", "reward")
 
 
-def reward_vs_accuracy(before: dict, after: dict, labels=("SFT", "PPO")) -> go.Figure:
+def reward_vs_accuracy(before: dict, after: dict, labels=("SFT", "PPO"), score="rm_score", accuracy="accuracy",
+                       answers="greedy") -> go.Figure:
     """Each task kind moves from its (verifier accuracy, reward-model score) before to after, and so does the whole:
-    a kind whose reward rises while its accuracy falls is reward hacking in plain sight."""
+    a kind whose reward rises while its accuracy falls is reward hacking in plain sight. `score` and `accuracy` name
+    the keys (lab 03 also keeps "sampled_rm_score" and "sampled_accuracy"); `answers` says which answers they score."""
     def where(r):
-        return (r["accuracy"], r["rm_score"])
+        return (r[accuracy], r[score])
 
     return arrows({k: where(v) for k, v in before["by_kind"].items()}, {k: where(after["by_kind"][k]) for k in before["by_kind"]},
-                  f"Reward-model score against verifier accuracy, {labels[0]} to {labels[1]}", "accuracy (verifier)",
-                  "reward-model score", overall=(where(before), where(after)))
+                  f"Reward-model score against verifier accuracy ({answers} answers), {labels[0]} to {labels[1]}",
+                  "accuracy (verifier)", "reward-model score", overall=(where(before), where(after)))
 
 
-def reward_against_kl(series: dict, title="Reward against KL to the SFT model", kl="kl") -> go.Figure:
-    """{series: {label: result}}, each result holding its KL to the SFT model (`kl` names the key) and "rm_score"."""
-    return points({name: {label: (r[kl], r["rm_score"]) for label, r in pts.items()} for name, pts in series.items()},
+def reward_against_kl(series: dict, title="Reward against KL to the SFT model", kl="kl", score="rm_score") -> go.Figure:
+    """{series: {label: result}}, each result holding its KL to the SFT model (`kl` names the key) and its score."""
+    return points({name: {label: (r[kl], r[score]) for label, r in pts.items()} for name, pts in series.items()},
                   title, "KL(policy || SFT) per answer", "reward-model score")
 
 

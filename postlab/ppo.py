@@ -24,9 +24,11 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import trange
 
+from . import evals
 from .models import chat_text, decode, generate, left_padded
-from .rewards import evaluate_scored
+from .rewards import add_scores
 from .train import schedule
+from .verifiers import is_correct
 
 
 @dataclass
@@ -306,14 +308,49 @@ def train(policy, tok, prompts, reward_fn, cfg: PPOConfig | None = None, progres
 
 
 @torch.no_grad()
-def evaluate_policy(policy, tok, rm, rm_tok, tasks, kl_prompts, temperature: float = 0.7, max_new_tokens: int = 48,
-                    seed: int = 0, desc: str = "evaluating") -> dict:
-    """How lab 03 measures a policy: greedy held-out replies, checked by the verifier and scored by the reward model
-    (as every lab evaluates), plus the KL to the SFT model on answers sampled as in training (`sampled_kl`, the same
-    seed for every model)."""
-    result = evaluate_scored(policy, tok, rm, rm_tok, tasks, desc=desc, max_new_tokens=max_new_tokens)
-    kl = sampled_kl(policy, tok, kl_prompts, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
-    return {**result, "kl": kl["kl"], "kl_per_answer": kl["kl_per_answer"]}
+def evaluate_policy(policy, tok, reward_fn, tasks, samples: int = 4, temperature: float = 0.7, max_new_tokens: int = 48,
+                    seed: int = 0, desc: str = "evaluating", batch_size: int = 48, greedy: bool = True) -> dict:
+    """How lab 03 measures a policy, on the same held-out tasks every time.
+
+    - As PPO trains: `samples` answers per task sampled at `temperature` (the same seed for every model), each scored by
+      `reward_fn(prompts, answers)` (lab 03: the reward model), checked by the verifier and measured in KL to the SFT
+      model (`sampled_kl`). Per task the mean of each: `sampled_reward`, `sampled_correct` and `kl_per_prompt`, the
+      values a paired headline compares. `within_prompt_spread`: the mean over tasks of the standard deviation of the
+      scores of one task's answers; near zero, the reward cannot tell the policy's answers apart and PPO has nothing
+      to climb.
+    - As every lab evaluates (unless greedy=False): greedy replies, verifier accuracy, format, length and reward-model
+      score (`rows`).
+    Per task kind (`by_kind`): sampled_rm_score and sampled_accuracy, and with greedy replies rm_score and accuracy."""
+    if greedy:
+        result = evals.evaluate(policy, tok, tasks, desc=desc, max_new_tokens=max_new_tokens, batch_size=batch_size)
+        add_scores(result, reward_fn([r["prompt"] for r in result["rows"]], [r["reply"] for r in result["rows"]]))
+    else:
+        result = {"by_kind": {t["kind"]: {} for t in tasks}}
+    repeated = [t for t in tasks for _ in range(samples)]
+    prompts = [t["prompt"] for t in repeated]
+    drawn = sampled_kl(policy, tok, prompts, temperature=temperature, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                       seed=seed)
+    scores = list(reward_fn(prompts, drawn["answers"]))
+    right = [float(is_correct(a, t["answer"], t["answer_kind"])) for t, a in zip(repeated, drawn["answers"])]
+
+    def per_task(values):
+        return [sum(values[i:i + samples]) / samples for i in range(0, len(values), samples)]
+
+    def spread(values):
+        m = sum(values) / len(values)
+        return (sum((v - m) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
+
+    reward, correct = per_task(scores), per_task(right)
+    for kind, summary in result["by_kind"].items():
+        mine = [i for i, t in enumerate(tasks) if t["kind"] == kind]
+        summary.update(sampled_rm_score=sum(reward[i] for i in mine) / len(mine),
+                       sampled_accuracy=sum(correct[i] for i in mine) / len(mine))
+    return {**result, "sampled_reward": reward, "sampled_correct": correct, "kl_per_prompt": per_task(drawn["kl_per_answer"]),
+            "sampled_rm_score": sum(scores) / len(scores), "sampled_accuracy": sum(right) / len(right), "kl": drawn["kl"],
+            "sampled_length": drawn["mean_length"], "score_spread": spread(scores),
+            "within_prompt_spread": sum(spread(scores[i:i + samples]) for i in range(0, len(scores), samples)) / len(tasks),
+            "sampled_answers": [{"prompt": p, "answer": a, "reward": s, "correct": c}
+                                for p, a, s, c in zip(prompts, drawn["answers"], scores, right)]}
 
 
 def sampled_kl(policy, tok, prompts, reward_fn=None, temperature: float = 0.7, max_new_tokens: int = 48,

@@ -14,14 +14,17 @@ The GPU budgets are starting points sized for one 24-80 GB GPU, not tuned result
 import torch
 
 BUDGETS = {
-    "cpu": {  # the default run of 2026-12-04 19:50 (seed 0) took 31.6 min for all seven labs (README, Results)
+    "cpu": {  # at most 10 minutes a lab on a 2-core CPU, most of it on the lab's main experiment (metrics.json: main_s)
         "01_sft": dict(max_steps=40, batch_size=8, eval_per_kind=10, max_new_tokens=64),
         "02_reward_model": dict(max_steps=40, made_pairs=64, sweep_steps=5, noise_levels=[], sample_prompts=40,
                                 bon_per_kind=16, bon_ns=[1, 2, 4], heldout_per_kind=8, sweep_per_kind=4, max_new_tokens=48),
-        "03_ppo": dict(steps=4, batch_size=8, eval_per_kind=6, kl_per_kind=4, max_new_tokens=32, run_rloo=False),  # RLOO: 85 s
+        # PPO's main run: 20 steps x 16 answers (320 rollouts); the weak teacher and RLOO would each cost another run
+        "03_ppo": dict(steps=20, batch_size=16, minibatch_size=4, train_prompts=80, leash_steps=6, eval_per_kind=6, samples=4,
+                       max_new_tokens=32, weak_teacher=False, run_rloo=False),
         "04_dpo_on_your_data": dict(n_pairs=64, steps=16, batch_size=4, eval_per_kind=12, max_new_tokens=48, methods=["dpo"]),
-        "05_reasoning_rl": dict(steps=8, prompts_per_step=4, eval_per_kind=6, task_eval=40, eval_every=4, probe_per_kind=4,
-                                variants=[], max_new_tokens=64),
+        # GRPO's main run: 40 steps x 16 answers (640); the mixed filter would sample 4 answers to 320 candidates first
+        "05_reasoning_rl": dict(steps=40, prompts_per_step=4, eval_per_kind=6, task_eval=40, eval_every=10, probe_per_kind=4,
+                                variants=[], max_new_tokens=64, only_mixed=False),
         "06_ai_feedback": dict(judge_per_kind=6, revise_per_kind=3, train_prompts=32, steps=12, batch_size=4, eval_per_kind=8,
                                max_new_tokens=40),  # 384 s at judge_per_kind=8, revise_per_kind=4, 48 tokens (the run of 16:59, seed 0)
         "07_scoreboard": dict(per_kind=5, probes=30, best_of=4, kl_prompts=24, max_new_tokens=40,
@@ -31,11 +34,12 @@ BUDGETS = {
         "01_sft": dict(max_steps=300, batch_size=16, eval_per_kind=40, max_new_tokens=64),  # 40: problems.MAX_HELDOUT_PER_KIND
         "02_reward_model": dict(max_steps=150, made_pairs=256, sweep_steps=40, noise_levels=[0.0, 0.1, 0.25], sample_prompts=200,
                                 bon_per_kind=32, bon_ns=[1, 2, 4, 8, 16], heldout_per_kind=16, sweep_per_kind=8, max_new_tokens=48),
-        "03_ppo": dict(steps=40, batch_size=32, eval_per_kind=25, kl_per_kind=8, max_new_tokens=32, run_rloo=True),
+        "03_ppo": dict(steps=40, batch_size=32, minibatch_size=8, train_prompts=400, leash_steps=40, eval_per_kind=25, samples=8,
+                       max_new_tokens=32, weak_teacher=True, run_rloo=True),
         "04_dpo_on_your_data": dict(n_pairs=400, steps=60, batch_size=8, eval_per_kind=25, max_new_tokens=48,
                                     methods=["dpo", "ipo", "simpo", "orpo", "kto"]),
         "05_reasoning_rl": dict(steps=60, prompts_per_step=8, eval_per_kind=40, task_eval=40, eval_every=10, probe_per_kind=16,
-                                variants=[["grpo", 0.0], ["dapo", 0.04]], max_new_tokens=64),
+                                variants=[["grpo", 0.0], ["dapo", 0.04]], max_new_tokens=64, only_mixed=True),
         "06_ai_feedback": dict(judge_per_kind=25, revise_per_kind=16, train_prompts=200, steps=60, batch_size=8, eval_per_kind=25,
                                max_new_tokens=64),
         "07_scoreboard": dict(per_kind=16, probes=30, best_of=8, kl_prompts=48, max_new_tokens=64, models=None),
@@ -47,11 +51,12 @@ SMOKE = {  # a few real training steps, tiny evaluations and short replies: chec
                             bon_ns=[1, 2], heldout_per_kind=2, sweep_per_kind=1, max_new_tokens=16),
     # 4 prompts x 2 answers for RLOO: at 12 tokens the smoke SFT model's two answers to a prompt are the same text a
     # quarter of the time (no signal); with 2 prompts that left RLOO's one update at zero about once in 16 runs
-    "03_ppo": dict(steps=1, batch_size=8, eval_per_kind=1, kl_per_kind=1, max_new_tokens=16, run_rloo=True),
+    "03_ppo": dict(steps=1, batch_size=8, minibatch_size=4, train_prompts=8, leash_steps=1, eval_per_kind=1, samples=2,
+                   max_new_tokens=16, weak_teacher=True, run_rloo=True),
     "04_dpo_on_your_data": dict(n_pairs=8, steps=1, batch_size=2, eval_per_kind=1, max_new_tokens=16,
                                 methods=["dpo", "kto"]),  # a paired and an unpaired loss; test_train trains every method
     "05_reasoning_rl": dict(steps=2, prompts_per_step=2, eval_per_kind=1, task_eval=2, eval_every=1, probe_per_kind=1, variants=[],
-                            max_new_tokens=48),  # room for a counting answer: groups whose rewards differ
+                            max_new_tokens=48, only_mixed=True),  # room for a counting answer: groups whose rewards differ
     "06_ai_feedback": dict(judge_per_kind=1, revise_per_kind=1, train_prompts=4, steps=1, batch_size=2, eval_per_kind=1,
                            max_new_tokens=16),
     "07_scoreboard": dict(per_kind=1, probes=2, best_of=2, kl_prompts=2, max_new_tokens=12, models=None),  # every model

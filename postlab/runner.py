@@ -14,6 +14,7 @@ import os
 import resource
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,7 +32,18 @@ class Lab:
         self.dir = self.run_dir / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.t0 = time.time()
+        self.main_s = 0.0  # seconds inside `with lab.main():`, the lab's main experiment
         self.about = {"model": cfg["model"], "preset": cfg["preset"], "smoke": smoke, "seed": seed} if cfg else {}
+
+    @contextmanager
+    def main(self):
+        """Count the time inside as the lab's main experiment: the training and the measurements its headlines compare.
+        `finish` writes the sum as `main_s` next to `wall_s`, so a run shows where each lab's time went."""
+        t0 = time.time()
+        try:
+            yield
+        finally:
+            self.main_s += time.time() - t0
 
     def show(self, shown, name: str) -> None:
         """Show a Plotly figure or a table (a pandas Styler) in the notebook and save it in the lab's folder, where
@@ -96,6 +108,8 @@ class Lab:
 
         check(metrics.get("headlines", []))
         metrics = {**self.about, **metrics, "wall_s": round(time.time() - self.t0, 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
+        if self.main_s:
+            metrics["main_s"] = round(self.main_s, 1)
         (self.dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         print(f"{self.name}: wrote {self.dir / 'metrics.json'} (wall {metrics['wall_s']} s, "
               f"peak RSS {metrics['peak_rss_mb']} MB)")
@@ -110,6 +124,8 @@ class Lab:
         metrics.setdefault("lesson_s", metrics["wall_s"])
         metrics.setdefault("exercises", {})[name] = text
         metrics.update(wall_s=round(time.time() - self.t0, 1), peak_rss_mb=round(peak_rss_mb(), 1))
+        if self.main_s:
+            metrics["main_s"] = round(self.main_s, 1)
         path.write_text(json.dumps(metrics, indent=2))
 
 

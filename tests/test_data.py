@@ -66,7 +66,7 @@ def lab_pools(lab: str, b: dict) -> list[tuple[str, list, int]]:
     calls, which test_every_lab_draws_its_training_problems_from_its_own_stream pins to these streams)."""
     return {"01_sft": lambda: [("sft", problems.KINDS, b["max_steps"] * b["batch_size"])],
             "02_reward_model": lambda: [("reward", problems.KINDS, b["made_pairs"] + b["sample_prompts"])],
-            "03_ppo": lambda: [("ppo", problems.KINDS, b["steps"] * b["batch_size"])],
+            "03_ppo": lambda: [("ppo", problems.KINDS, b["train_prompts"])],
             "04_dpo_on_your_data": lambda: [("pairs", problems.KINDS, b["n_pairs"])],
             "05_reasoning_rl": lambda: [("grpo", [kind], 2 * b["steps"] * b["prompts_per_step"]) for kind in problems.KINDS],  # 2x: the mixed filter
             "06_ai_feedback": lambda: [("ai_feedback", problems.KINDS, b["train_prompts"])],

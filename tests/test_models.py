@@ -24,6 +24,23 @@ def test_tokenizer_ends_turns_with_im_end(base):
     assert tok.eos_token_id == tok.convert_tokens_to_ids("<|im_end|>")
 
 
+SMOLLM2_TEMPLATE = ("{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n"
+                    "You are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + "
+                    "message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}"
+                    "{{ '<|im_start|>assistant\n' }}{% endif %}")
+
+
+def test_the_default_system_turn_is_dropped_and_a_given_one_kept(base):
+    """SmolLM2's template writes a 20-token system turn into every sequence unless the conversation has one; postlab's
+    tokenizer drops that default (every forward pass a third shorter on short problems) and keeps a given system turn."""
+    assert "SmolLM" not in models.without_default_system(SMOLLM2_TEMPLATE)
+    assert models.without_default_system(models.PLAIN_CHAT_TEMPLATE) == models.PLAIN_CHAT_TEMPLATE  # another shape: as it is
+    tok = base[1]
+    assert models.chat_text(tok, "What is 4 x 3?") == "<|im_start|>user\nWhat is 4 x 3?<|im_end|>\n<|im_start|>assistant\n"
+    given = tok.apply_chat_template([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}], tokenize=False)
+    assert given == "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n"
+
+
 def test_generation_stops_at_end_of_assistant_turn(base):
     """The reply's tokens end at the first <|im_end|>: everything after it is padding, and no new turn
     (<|im_start|>user ...) was written before it, which is what a wrong end-of-sequence token gave."""
