@@ -19,7 +19,7 @@ BUDGETS = {
         "02_reward_model": dict(max_steps=40, made_pairs=64, sweep_steps=5, noise_levels=[], sample_prompts=40,
                                 bon_per_kind=16, bon_ns=[1, 2, 4], heldout_per_kind=8, sweep_per_kind=4, max_new_tokens=48),
         # PPO's main run: 20 steps x 16 answers (320 rollouts); the weak teacher and RLOO would each cost another run
-        "03_ppo": dict(steps=20, batch_size=16, minibatch_size=4, train_prompts=80, leash_steps=6, eval_per_kind=6, samples=4,
+        "03_ppo": dict(steps=20, batch_size=16, minibatch_size=4, train_prompts=80, leash_steps=8, eval_per_kind=6, samples=4,
                        max_new_tokens=32, weak_teacher=False, run_rloo=False),
         "04_dpo_on_your_data": dict(n_pairs=64, steps=16, batch_size=4, eval_per_kind=12, max_new_tokens=48, methods=["dpo"]),
         # GRPO's main run: 40 steps x 16 answers (640); the mixed filter would sample 4 answers to 320 candidates first

@@ -167,6 +167,13 @@ def test_every_training_of_the_smoke_run_changed_its_model(smoke_run):
     assert len(norms) == 16 and all(v > 0 for v in norms.values()), norms
 
 
+@pytest.mark.parametrize("nb", [nb for nb in NOTEBOOKS if not nb.stem.startswith("07")], ids=lambda p: p.stem)
+def test_every_training_lab_times_its_main_experiment(smoke_run, nb):
+    """main_s (the time inside `with lab.main():`) is part of the lab's wall time, so a run shows where it went."""
+    metrics = json.loads((smoke_run / nb.stem / "metrics.json").read_text())
+    assert 0 < metrics["main_s"] < metrics["lesson_s"] <= metrics["wall_s"]
+
+
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_exercise_keeps_what_it_printed_and_the_lab_time_counts_them(smoke_run, nb):
     metrics = json.loads((smoke_run / nb.stem / "metrics.json").read_text())

@@ -106,3 +106,21 @@ def test_a_lab_with_a_preset_records_its_settings_figures_and_earlier_metrics(tm
     assert saved["exercises"] == {"1": "Predicted: up.\nThis run: 0.5 -> 0.7.", "2": "Predicted: down.\nThis run: 3 -> 2."}
     assert saved["lesson_s"] == metrics["wall_s"] and saved["wall_s"] >= metrics["wall_s"] + 5 and saved["steps"] == 7
     assert "This run: 3 -> 2." in capsys.readouterr().out
+
+
+def test_the_main_experiment_is_timed_apart_and_the_report_shows_its_share(tmp_path, monkeypatch):
+    """Lab.main() adds the seconds spent inside it (twice here: training, then its measurement) to main_s; the rest of
+    the lab (figures, hand checks, exercises) counts in wall_s only, and report.html shows both."""
+    from postlab import report
+
+    clock = iter([100.0, 110.0, 150.0, 160.0, 175.0, 200.0])  # start; main 10 -> 50; main 60 -> 75; finish at 100
+    monkeypatch.setattr(runner.time, "time", lambda: next(clock))
+    lab = runner.Lab("03_ppo", tmp_path)
+    with lab.main():
+        pass
+    with lab.main():
+        pass
+    metrics = lab.finish({"headlines": []})
+    assert metrics["main_s"] == 55.0 and metrics["wall_s"] == 100.0
+    page = report.build(tmp_path, [{"lab": "03_ppo", "wall_s": 101.0}]).read_text()
+    assert "<td>55.0 (55%)</td>" in page
