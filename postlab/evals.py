@@ -44,8 +44,8 @@ def open_replies(model, tokenizer, prompts: list[str], max_new_tokens: int = 64,
 
 
 def without_rows(result: dict) -> dict:
-    """The numbers that go into metrics.json (no per-prompt rows)."""
-    return {k: v for k, v in result.items() if k != "rows"}
+    """The numbers that go into metrics.json: no per-reply rows (`rows`, and `sampled_rows` of sampled answers)."""
+    return {k: v for k, v in result.items() if k not in ("rows", "sampled_rows")}
 
 
 def per_problem(result: dict, field: str) -> list:

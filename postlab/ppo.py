@@ -349,7 +349,7 @@ def evaluate_policy(policy, tok, reward_fn, tasks, samples: int = 4, temperature
             "sampled_rm_score": sum(scores) / len(scores), "sampled_accuracy": sum(right) / len(right), "kl": drawn["kl"],
             "sampled_length": drawn["mean_length"], "score_spread": spread(scores),
             "within_prompt_spread": sum(spread(scores[i:i + samples]) for i in range(0, len(scores), samples)) / len(tasks),
-            "sampled_answers": [{"prompt": p, "answer": a, "reward": s, "correct": c}
+            "sampled_rows": [{"prompt": p, "answer": a, "reward": s, "correct": c}
                                 for p, a, s, c in zip(prompts, drawn["answers"], scores, right)]}
 
 

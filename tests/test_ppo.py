@@ -145,17 +145,17 @@ def test_the_evaluation_samples_as_ppo_trains_and_pairs_its_values_per_task(poli
     fresh_adapter(net)
     tasks = problems.heldout(0, 1)[:3]
     out = ppo.evaluate_policy(net, tok, shorter_is_better, tasks, samples=2, max_new_tokens=8, seed=3, desc="test")
-    assert len(out["sampled_answers"]) == 6 and [a["prompt"] for a in out["sampled_answers"]] == [t["prompt"] for t in tasks for _ in "ab"]
+    assert len(out["sampled_rows"]) == 6 and [a["prompt"] for a in out["sampled_rows"]] == [t["prompt"] for t in tasks for _ in "ab"]
     for i in range(3):
-        pair = out["sampled_answers"][2 * i:2 * i + 2]
+        pair = out["sampled_rows"][2 * i:2 * i + 2]
         assert out["sampled_reward"][i] == pytest.approx(sum(shorter_is_better(None, [a["answer"] for a in pair])) / 2)
         assert out["sampled_correct"][i] == sum(a["correct"] for a in pair) / 2
     assert out["kl"] == 0.0 and out["kl_per_prompt"] == [0.0] * 3  # the untrained adapter is the reference
-    spreads = [abs(a["reward"] - b["reward"]) / 2 ** 0.5 for a, b in zip(out["sampled_answers"][::2], out["sampled_answers"][1::2])]
+    spreads = [abs(a["reward"] - b["reward"]) / 2 ** 0.5 for a, b in zip(out["sampled_rows"][::2], out["sampled_rows"][1::2])]
     assert out["within_prompt_spread"] == pytest.approx(sum(spreads) / 3)  # the standard deviation of two values
     assert out["by_kind"][tasks[0]["kind"]]["sampled_rm_score"] == pytest.approx(out["sampled_reward"][0])
     again = ppo.evaluate_policy(net, tok, shorter_is_better, tasks, samples=2, max_new_tokens=8, seed=3, desc="test")
-    assert [a["answer"] for a in again["sampled_answers"]] == [a["answer"] for a in out["sampled_answers"]]  # same seed, same draws
+    assert [a["answer"] for a in again["sampled_rows"]] == [a["answer"] for a in out["sampled_rows"]]  # same seed, same draws
     assert len(out["rows"]) == 3 and all("reward" in r for r in out["rows"])  # greedy replies, scored too
 
 
