@@ -45,13 +45,14 @@ def test_generation_stops_at_end_of_assistant_turn(base):
     """The reply's tokens end at the first <|im_end|>: everything after it is padding, and no new turn
     (<|im_start|>user ...) was written before it, which is what a wrong end-of-sequence token gave."""
     net, tok = base
-    enc = tok([models.chat_text(tok, "Say hello.")], return_tensors="pt", add_special_tokens=False)
+    # "Say hello." alone loops until the limit without the template's default system turn (models.load_tokenizer)
+    enc = tok([models.chat_text(tok, "Say hello in one short sentence.")], return_tensors="pt", add_special_tokens=False)
     answer = models.decode(net, enc["input_ids"], enc["attention_mask"], 60, tok.eos_token_id)[0].tolist()
     assert tok.eos_token_id in answer, "generation ran to the token limit instead of ending the turn"
     end = answer.index(tok.eos_token_id)
     assert 0 < end and all(t == tok.eos_token_id for t in answer[end:])
     assert tok.convert_tokens_to_ids("<|im_start|>") not in answer[:end]
-    reply = postlab.generate(net, tok, ["Say hello."], max_new_tokens=60, progress=False)[0]
+    reply = postlab.generate(net, tok, ["Say hello in one short sentence."], max_new_tokens=60, progress=False)[0]
     assert reply == tok.decode(answer[:end]).strip()
 
 

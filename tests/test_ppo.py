@@ -160,7 +160,8 @@ def test_the_evaluation_samples_as_ppo_trains_and_pairs_its_values_per_task(poli
 
 
 def test_a_simple_reward_rises_within_twenty_steps():
-    """Reward: shorter answers. The raw model rambles (about 40 tokens); PPO should learn to stop sooner."""
+    """Reward: shorter answers. The raw model rambles past the 24-token limit; PPO should learn to stop sooner."""
+    torch.manual_seed(0)  # the adapter's initial A matrices: with whatever state earlier tests left, some never learned to stop in 20 steps
     net, tok = postlab.load_model("default", lora={"top_layers": 6}, verbose=False)
     cfg = ppo.PPOConfig(steps=20, batch_size=4, minibatch_size=4, ppo_epochs=2, max_new_tokens=24, lr=1e-3,
                         beta=0.0, missing_eos_penalty=0.5)
@@ -168,7 +169,8 @@ def test_a_simple_reward_rises_within_twenty_steps():
     scores = [h["objective/scores"] for h in history]
     first, last = sum(scores[:5]) / 5, sum(scores[-5:]) / 5
     assert last > first + 0.2, scores
-    assert history[-1]["completions/mean_length"] < history[0]["completions/mean_length"]
+    lengths = [h["completions/mean_length"] for h in history]  # 4 answers a step: one step's mean is noisy
+    assert sum(lengths[-5:]) < sum(lengths[:5]), lengths
 
 
 def test_the_baseline_is_the_reward_of_the_greedy_answer(policy):
