@@ -141,16 +141,19 @@ def room_to_learn(greedy: dict, probe: dict, k: int, low: float = 0.2, high: flo
     """Per task kind: greedy accuracy, pass@1, pass@k and the share of mixed groups of sampled answers, and the room
     (pass@k minus greedy accuracy: what the model can do minus what it does). Returns (that table, the kind to train).
 
-    The kind to train is the one whose sampled answers are right between `low` and `high` of the time and closest to
-    half (the largest pass@1 x (1 - pass@1), mixed groups breaking ties): there a group of answers to one problem is
-    most often mixed, and only mixed groups teach GRPO. With no kind in that range, the one closest to half."""
+    The kind to train is the one whose sampled answers are right between `low` and `high` of the time and whose groups
+    of answers to one problem were most often mixed (neither all right nor all wrong), pass@1 closest to half breaking
+    ties: only mixed groups teach GRPO, and a model sure of itself problem by problem (always right on some, always
+    wrong on others) gives few of them even at a pass@1 of one half. With no kind in that range, the one closest to
+    half."""
     table = {kind: {"greedy accuracy": greedy["by_kind"][kind]["accuracy"], "pass@1": s["pass@1"], f"pass@{k}": s[f"pass@{k}"],
                     "mixed groups": s["mixed"], "room": s[f"pass@{k}"] - greedy["by_kind"][kind]["accuracy"]}
              for kind, s in probe["by_kind"].items()}
 
     def signal(kind):
         p = table[kind]["pass@1"]
-        return (low <= p <= high, p * (1 - p), table[kind]["mixed groups"])
+        inside = low <= p <= high
+        return (inside, table[kind]["mixed groups"] if inside else 0.0, p * (1 - p))
 
     return table, max(table, key=signal)
 

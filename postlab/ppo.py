@@ -27,7 +27,6 @@ from tqdm.auto import trange
 from . import evals
 from .models import chat_text, decode, generate, left_padded
 from .rewards import add_scores
-from .train import schedule
 from .verifiers import is_correct
 
 
@@ -37,7 +36,7 @@ class PPOConfig:
     batch_size: int = 16          # prompts per rollout, one answer each
     minibatch_size: int = 8
     ppo_epochs: int = 2           # passes over each rollout
-    lr: float = 2e-4              # LoRA and value head
+    lr: float = 2e-4              # LoRA and value head, one rate throughout (no warm-up, no decay)
     beta: float = 0.05            # KL coefficient (TRL's kl_coef)
     cliprange: float = 0.2
     cliprange_value: float = 0.2
@@ -53,7 +52,7 @@ class PPOConfig:
     def budget(self) -> dict:
         """What a PPO run spends, in the units of train.budget (compare.budget_table sets them side by side)."""
         return {"optimizer updates": updates(self), "learning rate": self.lr,
-                "schedule": schedule(updates(self))["lr_scheduler_type"], "rollouts": self.steps,
+                "schedule": "constant", "rollouts": self.steps,
                 "answers per rollout": self.batch_size, "answers per prompt": 1, "answers per update": self.minibatch_size,
                 "passes over each rollout": self.ppo_epochs}
 
@@ -177,7 +176,7 @@ def _chunked(policy, ro, size, temperature, value_head=None, reference=False):
 # ---------------------------------------------------------------- one PPO step, and the loop
 
 
-def step(policy, value_head, optimizer, tok, prompts, reward_fn, cfg: PPOConfig, scheduler=None):
+def step(policy, value_head, optimizer, tok, prompts, reward_fn, cfg: PPOConfig):
     """One rollout and its PPO update. Returns (metrics, per-minibatch stats in the order they ran)."""
     t0 = time.time()
     policy.eval()  # no dropout anywhere: old and new log-probs must come from the same function
@@ -213,8 +212,6 @@ def step(policy, value_head, optimizer, tok, prompts, reward_fn, cfg: PPOConfig,
             for group in optimizer.param_groups:  # policy and value head each clipped on their own
                 torch.nn.utils.clip_grad_norm_(group["params"], cfg.max_grad_norm)
             optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
             with torch.no_grad():
                 stats.append({"approxkl": 0.5 * masked_mean((logp - old_logp[mb]) ** 2, m).item(),
                               "clipfrac": masked_mean(((ratio - 1).abs() > cfg.cliprange).float(), m).item(),
@@ -263,15 +260,6 @@ def updates(cfg: PPOConfig) -> int:
     return cfg.steps * cfg.ppo_epochs * -(-cfg.batch_size // cfg.minibatch_size)
 
 
-def lr_scheduler(optimizer, n_updates: int):
-    """The learning-rate schedule the TRL trainers of postlab.train use (train.schedule), over PPO's updates."""
-    from transformers import get_scheduler
-
-    s = schedule(n_updates)
-    return get_scheduler(s["lr_scheduler_type"], optimizer, num_warmup_steps=s["warmup_steps"],
-                         num_training_steps=n_updates, scheduler_specific_kwargs=s["lr_scheduler_kwargs"])
-
-
 def check_policy(policy):
     if not hasattr(policy, "disable_adapter"):
         raise ValueError("PPO needs the policy to carry a LoRA adapter: the reference model is the same network "
@@ -291,7 +279,6 @@ def train(policy, tok, prompts, reward_fn, cfg: PPOConfig | None = None, progres
     value_head = ValueHead(policy.config.hidden_size).to(device)
     groups = [{"params": [p for p in policy.parameters() if p.requires_grad]}, {"params": list(value_head.parameters())}]
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, eps=1e-5)
-    scheduler = lr_scheduler(optimizer, updates(cfg))
     pool, history = [], []
     bar = trange(cfg.steps, desc=f"PPO beta={cfg.beta}", disable=not progress)
     for i in bar:
@@ -301,7 +288,7 @@ def train(policy, tok, prompts, reward_fn, cfg: PPOConfig | None = None, progres
                 pool = list(prompts)
                 rng.shuffle(pool)
             batch.append(pool.pop())
-        metrics, _ = step(policy, value_head, optimizer, tok, batch, reward_fn, cfg, scheduler)
+        metrics, _ = step(policy, value_head, optimizer, tok, batch, reward_fn, cfg)
         history.append({"step": i + 1, **metrics})
         bar.set_postfix(score=f"{metrics['objective/scores']:.2f}", kl=f"{metrics['objective/kl']:.2f}")
     return value_head, history
@@ -315,9 +302,7 @@ def evaluate_policy(policy, tok, reward_fn, tasks, samples: int = 4, temperature
     - As PPO trains: `samples` answers per task sampled at `temperature` (the same seed for every model), each scored by
       `reward_fn(prompts, answers)` (lab 03: the reward model), checked by the verifier and measured in KL to the SFT
       model (`sampled_kl`). Per task the mean of each: `sampled_reward`, `sampled_correct` and `kl_per_prompt`, the
-      values a paired headline compares. `within_prompt_spread`: the mean over tasks of the standard deviation of the
-      scores of one task's answers; near zero, the reward cannot tell the policy's answers apart and PPO has nothing
-      to climb.
+      values a paired headline compares.
     - As every lab evaluates (unless greedy=False): greedy replies, verifier accuracy, format, length and reward-model
       score (`rows`).
     Per task kind (`by_kind`): sampled_rm_score and sampled_accuracy, and with greedy replies rm_score and accuracy."""
@@ -336,10 +321,6 @@ def evaluate_policy(policy, tok, reward_fn, tasks, samples: int = 4, temperature
     def per_task(values):
         return [sum(values[i:i + samples]) / samples for i in range(0, len(values), samples)]
 
-    def spread(values):
-        m = sum(values) / len(values)
-        return (sum((v - m) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
-
     reward, correct = per_task(scores), per_task(right)
     for kind, summary in result["by_kind"].items():
         mine = [i for i, t in enumerate(tasks) if t["kind"] == kind]
@@ -347,10 +328,25 @@ def evaluate_policy(policy, tok, reward_fn, tasks, samples: int = 4, temperature
                        sampled_accuracy=sum(correct[i] for i in mine) / len(mine))
     return {**result, "sampled_reward": reward, "sampled_correct": correct, "kl_per_prompt": per_task(drawn["kl_per_answer"]),
             "sampled_rm_score": sum(scores) / len(scores), "sampled_accuracy": sum(right) / len(right), "kl": drawn["kl"],
-            "sampled_length": drawn["mean_length"], "score_spread": spread(scores),
-            "within_prompt_spread": sum(spread(scores[i:i + samples]) for i in range(0, len(scores), samples)) / len(tasks),
+            "sampled_length": drawn["mean_length"],
             "sampled_rows": [{"prompt": p, "answer": a, "reward": s, "correct": c}
                                 for p, a, s, c in zip(prompts, drawn["answers"], scores, right)]}
+
+
+def score_spread(policy, tok, reward_fn, prompts, samples: int = 4, temperature: float = 0.7, max_new_tokens: int = 48,
+                 seed: int = 0) -> dict:
+    """Can the reward tell the policy's answers apart? `samples` answers to each prompt, sampled as PPO samples them
+    and scored by `reward_fn`. `within_prompt_spread`: the mean over prompts of the standard deviation of one prompt's
+    scores (near zero, PPO has nothing to climb); `score_spread`: the standard deviation over all answers."""
+    def spread(values):
+        m = sum(values) / len(values)
+        return (sum((v - m) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+    repeated = [p for p in prompts for _ in range(samples)]
+    torch.manual_seed(seed)
+    scores = list(reward_fn(repeated, rollout(policy, tok, repeated, temperature, max_new_tokens)["texts"]))
+    return {"within_prompt_spread": sum(spread(scores[i:i + samples]) for i in range(0, len(scores), samples)) / len(prompts),
+            "score_spread": spread(scores), "prompts": len(prompts), "samples": samples}
 
 
 def sampled_kl(policy, tok, prompts, reward_fn=None, temperature: float = 0.7, max_new_tokens: int = 48,

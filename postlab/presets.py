@@ -19,12 +19,12 @@ BUDGETS = {
         "02_reward_model": dict(max_steps=40, made_pairs=64, sweep_steps=5, noise_levels=[], sample_prompts=40,
                                 bon_per_kind=16, bon_ns=[1, 2, 4], heldout_per_kind=8, sweep_per_kind=4, max_new_tokens=48),
         # PPO's main run: 20 steps x 16 answers (320 rollouts); the weak teacher and RLOO would each cost another run
-        "03_ppo": dict(steps=20, batch_size=16, minibatch_size=4, train_prompts=80, leash_steps=8, eval_per_kind=6, samples=4,
+        "03_ppo": dict(steps=20, batch_size=16, minibatch_size=4, train_prompts=80, leash_steps=4, eval_per_kind=16, samples=1,
                        max_new_tokens=32, weak_teacher=False, run_rloo=False),
         "04_dpo_on_your_data": dict(n_pairs=64, steps=16, batch_size=4, eval_per_kind=12, max_new_tokens=48, methods=["dpo"]),
-        # GRPO's main run: 40 steps x 16 answers (640); the mixed filter would sample 4 answers to 320 candidates first
-        "05_reasoning_rl": dict(steps=40, prompts_per_step=4, eval_per_kind=6, task_eval=40, eval_every=10, probe_per_kind=4,
-                                variants=[], max_new_tokens=64, only_mixed=False),
+        # GRPO's main run: 40 steps x 16 answers (640), after the mixed filter samples 4 answers to 320 candidates
+        "05_reasoning_rl": dict(steps=40, prompts_per_step=4, eval_per_kind=6, task_eval=40, eval_every=10, probe_per_kind=8,
+                                variants=[], max_new_tokens=64, only_mixed=True),
         "06_ai_feedback": dict(judge_per_kind=6, revise_per_kind=3, train_prompts=32, steps=12, batch_size=4, eval_per_kind=8,
                                max_new_tokens=40),  # 384 s at judge_per_kind=8, revise_per_kind=4, 48 tokens (the run of 16:59, seed 0)
         "07_scoreboard": dict(per_kind=5, probes=30, best_of=4, kl_prompts=24, max_new_tokens=40,

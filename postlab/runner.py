@@ -206,6 +206,10 @@ def main(argv=None):
         from .bench import command as bench
 
         return bench(argv[1:])
+    if argv[:1] == ["summarize"]:  # postlab summarize RUN_DIR ...: the results table (postlab/summary.py)
+        from .summary import summarize
+
+        return summarize(argv[1:])
     p = argparse.ArgumentParser(prog="postlab", description="postlab: a Jupyter-first lab kit for LLM post-training")
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run every lab headlessly with papermill, then write report.html")
@@ -222,6 +226,7 @@ def main(argv=None):
     r.add_argument("--labs", nargs="*", default=None, help="only these labs, by prefix (e.g. 01 02)")
     r.add_argument("--labs-dir", default=None, help="folder of lab notebooks (default: the checkout's labs/)")
     sub.add_parser("bench", help="training throughput, peak memory and wall time (postlab bench --help)")
+    sub.add_parser("summarize", help="several runs' headlines side by side, as Markdown (postlab summarize RUN_DIR ...)")
     a = p.parse_args(argv)
 
     folder = Path(a.labs_dir) if a.labs_dir else labs_dir()

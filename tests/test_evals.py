@@ -97,16 +97,21 @@ def test_scoreboard_differences_are_paired_with_intervals_and_a_verdict():
     assert table.loc["new", "sycophancy_rate"].startswith("~ ") and not table.loc["new", "accuracy"].startswith("~")
 
 
-def test_the_kind_to_train_is_the_one_whose_samples_are_right_closest_to_half_the_time_within_the_range():
+def test_the_kind_to_train_is_the_one_with_the_most_mixed_groups_within_the_range():
     greedy = {"by_kind": {k: {"accuracy": a} for k, a in (("add", 0.9), ("count", 0.2), ("sort", 0.1), ("compare", 0.6))}}
     probe = {"by_kind": {"add": {"pass@1": 0.9, "pass@4": 1.0, "mixed": 0.4},     # above the range: mostly all-right groups
                          "count": {"pass@1": 0.3, "pass@4": 0.8, "mixed": 0.6},   # in range, the most room
-                         "sort": {"pass@1": 0.5, "pass@4": 0.9, "mixed": 0.7},    # in range, closest to half: chosen
+                         "sort": {"pass@1": 0.5, "pass@4": 0.9, "mixed": 0.7},    # in range, most mixed, closest to half: chosen
                          "compare": {"pass@1": 0.7, "pass@4": 0.9, "mixed": 0.7}}}
     table, best = evals.room_to_learn(greedy, probe, 4)
     assert best == "sort" and table["count"]["room"] == pytest.approx(0.6)
-    probe["by_kind"]["sort"]["pass@1"] = 0.1  # out of range now: count at 0.35 is closer to half than compare at 0.7
+    probe["by_kind"]["count"]["mixed"] = 0.8  # more mixed groups beat a pass@1 nearer half
+    assert evals.room_to_learn(greedy, probe, 4)[1] == "count"
+    probe["by_kind"]["count"]["mixed"] = 0.6
+    probe["by_kind"]["sort"]["pass@1"] = 0.1  # out of range now: compare has more mixed groups than count
     probe["by_kind"]["count"]["pass@1"] = 0.35
+    assert evals.room_to_learn(greedy, probe, 4)[1] == "compare"
+    probe["by_kind"]["count"]["mixed"] = 0.7  # as many: count at 0.35 is closer to half than compare at 0.7
     assert evals.room_to_learn(greedy, probe, 4)[1] == "count"
     for kind in probe["by_kind"]:  # none in range: the closest to half all the same
         probe["by_kind"][kind]["pass@1"] = {"add": 0.95, "count": 0.1, "sort": 0.05, "compare": 0.85}[kind]

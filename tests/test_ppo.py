@@ -151,8 +151,6 @@ def test_the_evaluation_samples_as_ppo_trains_and_pairs_its_values_per_task(poli
         assert out["sampled_reward"][i] == pytest.approx(sum(shorter_is_better(None, [a["answer"] for a in pair])) / 2)
         assert out["sampled_correct"][i] == sum(a["correct"] for a in pair) / 2
     assert out["kl"] == 0.0 and out["kl_per_prompt"] == [0.0] * 3  # the untrained adapter is the reference
-    spreads = [abs(a["reward"] - b["reward"]) / 2 ** 0.5 for a, b in zip(out["sampled_rows"][::2], out["sampled_rows"][1::2])]
-    assert out["within_prompt_spread"] == pytest.approx(sum(spreads) / 3)  # the standard deviation of two values
     assert out["by_kind"][tasks[0]["kind"]]["sampled_rm_score"] == pytest.approx(out["sampled_reward"][0])
     again = ppo.evaluate_policy(net, tok, shorter_is_better, tasks, samples=2, max_new_tokens=8, seed=3, desc="test")
     assert [a["answer"] for a in again["sampled_rows"]] == [a["answer"] for a in out["sampled_rows"]]  # same seed, same draws
@@ -188,3 +186,20 @@ def test_the_clipped_objective_stops_pushing_past_the_clip_range():
     new = torch.tensor([0.3, 0.3, 0.1])  # ratios e^0.3 = 1.35 (past 1.2) and e^0.1 = 1.105 (inside)
     loss = ppo.clipped_loss(new, old, torch.tensor([1.0, -1.0, 1.0]), 0.2)
     assert loss.tolist() == pytest.approx([-1.2, math.exp(0.3), -math.exp(0.1)])
+
+
+def test_the_spread_of_scores_is_the_standard_deviation_among_the_answers_to_one_prompt(policy):
+    net, tok = policy
+    fresh_adapter(net)
+    prompts = [t["prompt"] for t in problems.heldout(0, 1)[:3]]
+    seen = []
+
+    def length_score(ps, answers):  # records what it scored, so the test can recompute the spread
+        seen.extend(zip(ps, answers))
+        return [float(len(a)) for a in answers]
+
+    out = ppo.score_spread(net, tok, length_score, prompts, samples=2, max_new_tokens=8, seed=3)
+    assert [p for p, _ in seen] == [p for p in prompts for _ in "ab"]
+    lengths = [len(a) for _, a in seen]
+    spreads = [abs(a - b) / 2 ** 0.5 for a, b in zip(lengths[::2], lengths[1::2])]  # the standard deviation of two values
+    assert out["within_prompt_spread"] == pytest.approx(sum(spreads) / 3) and out["samples"] == 2
