@@ -207,7 +207,7 @@ def main(argv=None):
 
         return bench(argv[1:])
     if argv[:1] == ["summarize"]:  # postlab summarize RUN_DIR ...: the results table (postlab/summary.py)
-        from .summary import summarize
+        from .summary import cli as summarize
 
         return summarize(argv[1:])
     p = argparse.ArgumentParser(prog="postlab", description="postlab: a Jupyter-first lab kit for LLM post-training")

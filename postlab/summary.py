@@ -59,7 +59,7 @@ def results_table(run_dirs) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summarize(argv) -> None:
+def cli(argv) -> None:
     """postlab summarize RUN_DIR ...: the results table of these runs, as Markdown, on stdout."""
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: postlab summarize RUN_DIR [RUN_DIR ...]\n\nThe runs' headlines side by side (Markdown): the paired "
