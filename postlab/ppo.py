@@ -20,6 +20,7 @@ the names TRL's PPOTrainer logged (objective/kl, objective/scores, policy/clipfr
 import random
 import time
 from dataclasses import dataclass
+from statistics import stdev
 
 import torch
 from tqdm.auto import trange
@@ -338,15 +339,11 @@ def score_spread(policy, tok, reward_fn, prompts, samples: int = 4, temperature:
     """Can the reward tell the policy's answers apart? `samples` answers to each prompt, sampled as PPO samples them
     and scored by `reward_fn`. `within_prompt_spread`: the mean over prompts of the standard deviation of one prompt's
     scores (near zero, PPO has nothing to climb); `score_spread`: the standard deviation over all answers."""
-    def spread(values):
-        m = sum(values) / len(values)
-        return (sum((v - m) ** 2 for v in values) / (len(values) - 1)) ** 0.5
-
     repeated = [p for p in prompts for _ in range(samples)]
     torch.manual_seed(seed)
     scores = list(reward_fn(repeated, rollout(policy, tok, repeated, temperature, max_new_tokens)["texts"]))
-    return {"within_prompt_spread": sum(spread(scores[i:i + samples]) for i in range(0, len(scores), samples)) / len(prompts),
-            "score_spread": spread(scores), "prompts": len(prompts), "samples": samples}
+    return {"within_prompt_spread": sum(stdev(scores[i:i + samples]) for i in range(0, len(scores), samples)) / len(prompts),
+            "score_spread": stdev(scores), "prompts": len(prompts), "samples": samples}
 
 
 def sampled_kl(policy, tok, prompts, reward_fn=None, temperature: float = 0.7, max_new_tokens: int = 48,

@@ -17,7 +17,7 @@ LONG_RUN = 100  # optimizer updates; shorter runs keep one learning rate through
 
 
 def schedule(updates: int) -> dict:
-    """The learning-rate schedule of every trainer here, TRL's and our PPO's: every update at a non-zero rate.
+    """The learning-rate schedule of the TRL trainers here (PPO keeps one rate throughout): every update at a non-zero rate.
 
     Short runs (the CPU presets, smoke runs) keep the rate constant: a handful of updates has no use for warm-up
     or decay, and transformers' warm-up starts at rate 0, which made the only update of a 1-step run a no-op.
