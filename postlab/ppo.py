@@ -297,25 +297,29 @@ def train(policy, tok, prompts, reward_fn, cfg: PPOConfig | None = None, progres
 
 @torch.no_grad()
 def evaluate_policy(policy, tok, reward_fn, tasks, samples: int = 4, temperature: float = 0.7, max_new_tokens: int = 48,
-                    seed: int = 0, desc: str = "evaluating", batch_size: int = 48, greedy: bool = True) -> dict:
+                    seed: int = 0, desc: str = "evaluating", batch_size: int = 48, greedy: bool | list = True,
+                    kl: bool = True) -> dict:
     """How lab 03 measures a policy, on the same held-out tasks every time.
 
     - As PPO trains: `samples` answers per task sampled at `temperature` (the same seed for every model), each scored by
       `reward_fn(prompts, answers)` (lab 03: the reward model), checked by the verifier and measured in KL to the SFT
       model (`sampled_kl`). Per task the mean of each: `sampled_reward`, `sampled_correct` and `kl_per_prompt`, the
       values a paired headline compares.
-    - As every lab evaluates (unless greedy=False): greedy replies, verifier accuracy, format, length and reward-model
-      score (`rows`).
-    Per task kind (`by_kind`): sampled_rm_score and sampled_accuracy, and with greedy replies rm_score and accuracy."""
+    - As every lab evaluates: greedy replies, verifier accuracy, format, length and reward-model score (`rows`), to
+      every task (greedy=True), to a list of them (greedy=[...]: a subset, to save time) or to none (greedy=False).
+    Per task kind (`by_kind`): sampled_rm_score and sampled_accuracy, and with greedy replies rm_score and accuracy.
+    kl=False skips the two forward passes of the KL (for the SFT model itself, whose KL is 0 by construction):
+    `kl` and `kl_per_prompt` are then None."""
+    result = {"by_kind": {t["kind"]: {} for t in tasks}}
     if greedy:
-        result = evals.evaluate(policy, tok, tasks, desc=desc, max_new_tokens=max_new_tokens, batch_size=batch_size)
-        add_scores(result, reward_fn([r["prompt"] for r in result["rows"]], [r["reply"] for r in result["rows"]]))
-    else:
-        result = {"by_kind": {t["kind"]: {} for t in tasks}}
+        answered = evals.evaluate(policy, tok, tasks if greedy is True else greedy, desc=desc, max_new_tokens=max_new_tokens,
+                                  batch_size=batch_size)
+        add_scores(answered, reward_fn([r["prompt"] for r in answered["rows"]], [r["reply"] for r in answered["rows"]]))
+        result = {**answered, "by_kind": {kind: answered["by_kind"].get(kind, {}) for kind in result["by_kind"]}}
     repeated = [t for t in tasks for _ in range(samples)]
     prompts = [t["prompt"] for t in repeated]
     drawn = sampled_kl(policy, tok, prompts, temperature=temperature, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                       seed=seed)
+                       seed=seed, measure_kl=kl)
     scores = list(reward_fn(prompts, drawn["answers"]))
     right = [float(is_correct(a, t["answer"], t["answer_kind"])) for t, a in zip(repeated, drawn["answers"])]
 
@@ -327,7 +331,8 @@ def evaluate_policy(policy, tok, reward_fn, tasks, samples: int = 4, temperature
         mine = [i for i, t in enumerate(tasks) if t["kind"] == kind]
         summary.update(sampled_rm_score=sum(reward[i] for i in mine) / len(mine),
                        sampled_accuracy=sum(correct[i] for i in mine) / len(mine))
-    return {**result, "sampled_reward": reward, "sampled_correct": correct, "kl_per_prompt": per_task(drawn["kl_per_answer"]),
+    return {**result, "sampled_reward": reward, "sampled_correct": correct,
+            "kl_per_prompt": per_task(drawn["kl_per_answer"]) if kl else None,
             "sampled_rm_score": sum(scores) / len(scores), "sampled_accuracy": sum(right) / len(right), "kl": drawn["kl"],
             "sampled_length": drawn["mean_length"],
             "sampled_rows": [{"prompt": p, "answer": a, "reward": s, "correct": c}
@@ -347,22 +352,23 @@ def score_spread(policy, tok, reward_fn, prompts, samples: int = 4, temperature:
 
 
 def sampled_kl(policy, tok, prompts, reward_fn=None, temperature: float = 0.7, max_new_tokens: int = 48,
-            batch_size: int = 16, seed: int = 0) -> dict:
+            batch_size: int = 16, seed: int = 0, measure_kl: bool = True) -> dict:
     """Sample one answer per prompt, as in training, and measure: the mean per-answer KL(policy || reference)
-    (sum over tokens of logp_policy - logp_ref, an unbiased estimate on the policy's own samples), the mean
-    answer length in tokens and, given a reward function, the mean score."""
+    (sum over tokens of logp_policy - logp_ref, an unbiased estimate on the policy's own samples; skipped, None, with
+    measure_kl=False), the mean answer length in tokens and, given a reward function, the mean score."""
     check_policy(policy)
     torch.manual_seed(seed)
     kls, lengths, answers = [], [], []
     for i in range(0, len(prompts), batch_size):
         ro = rollout(policy, tok, prompts[i:i + batch_size], temperature, max_new_tokens)
-        logp = _chunked(policy, ro, batch_size, temperature)[0]
-        ref = _chunked(policy, ro, batch_size, temperature, reference=True)[0]
-        kls += ((logp - ref) * ro["mask"]).sum(1).tolist()
+        if measure_kl:
+            logp = _chunked(policy, ro, batch_size, temperature)[0]
+            ref = _chunked(policy, ro, batch_size, temperature, reference=True)[0]
+            kls += ((logp - ref) * ro["mask"]).sum(1).tolist()
         lengths += ro["mask"].sum(1).tolist()
         answers += ro["texts"]
-    out = {"kl": sum(kls) / len(kls), "mean_length": sum(lengths) / len(lengths), "kl_per_answer": kls,
-           "answers": answers}
+    out = {"kl": sum(kls) / len(kls) if measure_kl else None, "mean_length": sum(lengths) / len(lengths),
+           "kl_per_answer": kls if measure_kl else None, "answers": answers}
     if reward_fn is not None:
         out["scores"] = reward_fn(list(prompts), answers)
         out["rm_score"] = sum(out["scores"]) / len(answers)

@@ -155,6 +155,12 @@ def test_the_evaluation_samples_as_ppo_trains_and_pairs_its_values_per_task(poli
     again = ppo.evaluate_policy(net, tok, shorter_is_better, tasks, samples=2, max_new_tokens=8, seed=3, desc="test")
     assert [a["answer"] for a in again["sampled_rows"]] == [a["answer"] for a in out["sampled_rows"]]  # same seed, same draws
     assert len(out["rows"]) == 3 and all("reward" in r for r in out["rows"])  # greedy replies, scored too
+    # greedy replies to a subset only, and no KL forward passes: the same sampled answers, the greedy rows of the subset
+    short = ppo.evaluate_policy(net, tok, shorter_is_better, tasks, samples=2, max_new_tokens=8, seed=3, desc="test",
+                                greedy=tasks[1:2], kl=False)
+    assert [a["answer"] for a in short["sampled_rows"]] == [a["answer"] for a in out["sampled_rows"]]
+    assert [r["prompt"] for r in short["rows"]] == [tasks[1]["prompt"]] and "reward" in short["rows"][0]
+    assert short["kl"] is None and short["kl_per_prompt"] is None and set(short["by_kind"]) == set(out["by_kind"])
 
 
 def test_a_simple_reward_rises_within_twenty_steps():

@@ -24,7 +24,8 @@ def test_gpu_presets_when_cuda_is_visible(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(models, "findable", lambda m: (True, "in the Hugging Face cache"))
     gpu, q = presets.lab("03_ppo", "auto"), presets.lab("03_ppo", "gpu-4bit")
-    assert gpu["preset"] == "gpu" and gpu["batch_size"] > presets.BUDGETS["cpu"]["03_ppo"]["batch_size"]
+    cpu = presets.BUDGETS["cpu"]["03_ppo"]
+    assert gpu["preset"] == "gpu" and gpu["steps"] * gpu["batch_size"] > cpu["steps"] * cpu["batch_size"]  # more rollouts
     assert q["load"]["load_in_4bit"] and not gpu["load"].get("load_in_4bit")
     assert presets.lab("03_ppo", "gpu", smoke=True)["steps"] == presets.SMOKE["03_ppo"]["steps"]
 
