@@ -19,7 +19,7 @@ REQUIRED = {
                         "weak_reward_model.against_main.delta", "wall_s", "peak_rss_mb"],
     "03_ppo": ["before.rm_score", "after.rm_score", "after.kl", "before.accuracy", "after.accuracy", "before.sampled_rm_score",
                "after.sampled_accuracy", "truth.delta", "within_prompt_spread", "rollouts", "main_s",
-               ("beta_sweep", "0.0", "sampled_rm_score"), ("beta_sweep", "0.0", "kl"), ("beta_sweep", "1.0", "kl"),
+               ("beta_sweep", "0.0", "sampled_rm_score"), ("beta_sweep", "0.0", "kl"), ("beta_sweep", "5.0", "kl"),
                "rloo.rm_score", "rloo.seconds", "weak_teacher.accuracy", "weak_teacher.accuracy_change.delta",
                "weak_teacher.against_main.delta", "wall_s", "peak_rss_mb"],
     "04_dpo_on_your_data": ["win_rate", ("win_rate_ci", 0), ("win_rate_ci", 1), "labels.from_script", "before.accuracy",
