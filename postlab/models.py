@@ -392,7 +392,7 @@ def generate(model, tokenizer, prompts, max_new_tokens: int = 64, batch_size: in
 
 @torch.no_grad()
 def decode(model, ids, mask, max_new_tokens: int, eos_token_id: int, temperature: float = 0.0,
-           top_p: float = 1.0) -> torch.Tensor:
+           top_p: float = 1.0, trace: bool = False):
     """The answer tokens of a left-padded batch, one row per prompt row, padded with eos after each row's end.
 
     A plain token loop with the KV cache: greedy (temperature 0) or sampled from softmax(logits / T), top_k=0,
@@ -400,22 +400,33 @@ def decode(model, ids, mask, max_new_tokens: int, eos_token_id: int, temperature
     answers have, not rows x the longest answer (model.generate keeps computing finished rows: on a CPU, where
     every row costs compute, that was a quarter of the time of an evaluation). On a CPU the LoRA adapter is folded
     into the weights meanwhile (`lora_folded`). Models loaded by unsloth use their patched model.generate instead.
+
+    trace=True returns (answers, trace): what each step computed anyway, per answer token, so PPO need not run the
+    policy over its own rollout again: "logp", the log-prob of the chosen token under softmax(logits / T) (fp32);
+    "entropy" of that distribution; "hidden", the last layer's features the token was predicted from (for a value
+    head). Zeros past a row's end. With unsloth's generate the trace is None.
     """
     if getattr(model, "postlab_backend", None) == "unsloth":
         sample = dict(do_sample=True, temperature=temperature, top_k=0, top_p=top_p) if temperature > 0 else {}
         out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
                              pad_token_id=eos_token_id, eos_token_id=eos_token_id, **sample)
-        return out[:, ids.shape[1]:]
+        return (out[:, ids.shape[1]:], None) if trace else out[:, ids.shape[1]:]
     with lora_folded(model):
-        return _decode(model, ids, mask, max_new_tokens, eos_token_id, temperature, top_p)
+        answers, traced = _decode(model, ids, mask, max_new_tokens, eos_token_id, temperature, top_p, trace)
+    return (answers, traced) if trace else answers
 
 
-def _decode(model, ids, mask, max_new_tokens, eos_token_id, temperature, top_p):
+def _decode(model, ids, mask, max_new_tokens, eos_token_id, temperature, top_p, trace=False):
     answers = torch.full((len(ids), max_new_tokens), eos_token_id, dtype=torch.long, device=ids.device)
     rows = torch.arange(len(ids), device=ids.device)  # which rows of the batch are still writing
     positions = (mask.cumsum(1) - 1).clamp(min=0)  # left padding: every row counts from its first real token
-    step = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    step = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
+                 output_hidden_states=trace)
     cache, position = step.past_key_values, positions[:, -1]
+    if trace:
+        logp = answers.new_zeros(answers.shape, dtype=torch.float32)
+        entropy = torch.zeros_like(logp)
+        hidden = step.hidden_states[-1].new_zeros(*answers.shape, step.hidden_states[-1].shape[-1])
     length = 0
     for t in range(max_new_tokens):
         logits = step.logits[:, -1].float()
@@ -429,6 +440,11 @@ def _decode(model, ids, mask, max_new_tokens, eos_token_id, temperature, top_p):
         else:
             token = logits.argmax(-1)
         answers[rows, t] = token
+        if trace:
+            logp_all = torch.log_softmax(logits / (temperature or 1.0), -1)
+            logp[rows, t] = logp_all.gather(-1, token[:, None])[:, 0]
+            entropy[rows, t] = -(logp_all.exp() * logp_all).sum(-1)
+            hidden[rows, t] = step.hidden_states[-1][:, -1]
         length = t + 1
         going = token != eos_token_id
         if not going.any() or length == max_new_tokens:
@@ -440,8 +456,9 @@ def _decode(model, ids, mask, max_new_tokens, eos_token_id, temperature, top_p):
         mask = torch.cat([mask, mask.new_ones(len(rows), 1)], 1)
         position = position + 1
         step = model(input_ids=token[:, None], attention_mask=mask, position_ids=position[:, None],
-                     past_key_values=cache, use_cache=True)
-    return answers[:, :length]
+                     past_key_values=cache, use_cache=True, output_hidden_states=trace)
+    traced = {"logp": logp[:, :length], "entropy": entropy[:, :length], "hidden": hidden[:, :length]} if trace else None
+    return answers[:, :length], traced
 
 
 @contextmanager

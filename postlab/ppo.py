@@ -131,17 +131,20 @@ def clipped_loss(logp, old_logp, advantages, cliprange: float):
 @torch.no_grad()
 def rollout(policy, tok, prompts, temperature: float, max_new_tokens: int) -> dict:
     """Sample one answer per prompt. Returns token ids (prompt left-padded, then answer), the attention mask,
-    the prompt length, the answer mask, whether each answer ended, and the answers as text."""
+    the prompt length, the answer mask, whether each answer ended, and the answers as text; and, as the decode loop
+    computed them (`models.decode(trace=True)`), each answer token's log-prob, entropy and features ("trace"; None
+    with unsloth's generate): what `forward` would compute again over the whole rollout."""
     device = next(policy.parameters()).device
     enc = left_padded(tok, [chat_text(tok, p) for p in prompts], device)
-    response = decode(policy, enc["input_ids"], enc["attention_mask"], max_new_tokens, tok.eos_token_id, temperature)
+    response, trace = decode(policy, enc["input_ids"], enc["attention_mask"], max_new_tokens, tok.eos_token_id,
+                             temperature, trace=True)
     q = enc["input_ids"].shape[1]
     out = torch.cat([enc["input_ids"], response], 1)
     mask = response_mask(response, tok.eos_token_id)
     ended = ((response == tok.eos_token_id) & mask).any(1)
     texts = [t.strip() for t in tok.batch_decode(response, skip_special_tokens=True)]
     return {"ids": out, "attention": torch.cat([enc["attention_mask"], mask.long()], 1), "q": q,
-            "mask": mask.float(), "ended": ended, "texts": texts}
+            "mask": mask.float(), "ended": ended, "texts": texts, "trace": trace}
 
 
 def forward(policy, ids, attention, q: int, temperature: float, value_head=None, entropy: bool = False):
@@ -188,7 +191,12 @@ def step(policy, value_head, optimizer, tok, prompts, reward_fn, cfg: PPOConfig)
     if not value_head.initialized:
         value_head.linear.bias.data.fill_(scores.mean().item())
         value_head.initialized = True
-    old_logp, old_values, entropy = _chunked(policy, ro, cfg.minibatch_size, cfg.temperature, value_head)
+    if ro["trace"] is not None:  # the decode loop's own numbers: no second pass of the policy over the rollout
+        old_logp, entropy = ro["trace"]["logp"], ro["trace"]["entropy"]
+        with torch.no_grad():
+            old_values = value_head(ro["trace"]["hidden"])
+    else:
+        old_logp, old_values, entropy = _chunked(policy, ro, cfg.minibatch_size, cfg.temperature, value_head)
     ref_logp = _chunked(policy, ro, cfg.minibatch_size, cfg.temperature, reference=True)[0]
     rewards, kl = token_rewards(scores, old_logp, ref_logp, mask, cfg.beta)
     old_values = old_values * mask
@@ -362,7 +370,7 @@ def sampled_kl(policy, tok, prompts, reward_fn=None, temperature: float = 0.7, m
     for i in range(0, len(prompts), batch_size):
         ro = rollout(policy, tok, prompts[i:i + batch_size], temperature, max_new_tokens)
         if measure_kl:
-            logp = _chunked(policy, ro, batch_size, temperature)[0]
+            logp = ro["trace"]["logp"] if ro["trace"] is not None else _chunked(policy, ro, batch_size, temperature)[0]
             ref = _chunked(policy, ro, batch_size, temperature, reference=True)[0]
             kls += ((logp - ref) * ro["mask"]).sum(1).tolist()
         lengths += ro["mask"].sum(1).tolist()
