@@ -165,7 +165,11 @@ def forward(policy, ids, attention, q: int, temperature: float, value_head=None,
 @torch.no_grad()
 def _chunked(policy, ro, size, temperature, value_head=None, reference=False):
     """forward() over a rollout in minibatch-sized chunks (the shapes the update will use); reference=True runs
-    the policy with its adapter disabled. Returns (logp, values or None, entropy)."""
+    the policy with its adapter disabled. Returns (logp, values or None, entropy). The policy's own numbers come from
+    the rollout's trace when the decode loop kept one (`rollout`): no second pass over the rollout."""
+    if not reference and ro.get("trace") is not None:
+        trace = ro["trace"]
+        return trace["logp"], value_head(trace["hidden"]) if value_head is not None else None, trace["entropy"]
     parts = []
     for i in range(0, len(ro["ids"]), size):
         args = (policy, ro["ids"][i:i + size], ro["attention"][i:i + size], ro["q"], temperature)
@@ -191,12 +195,7 @@ def step(policy, value_head, optimizer, tok, prompts, reward_fn, cfg: PPOConfig)
     if not value_head.initialized:
         value_head.linear.bias.data.fill_(scores.mean().item())
         value_head.initialized = True
-    if ro["trace"] is not None:  # the decode loop's own numbers: no second pass of the policy over the rollout
-        old_logp, entropy = ro["trace"]["logp"], ro["trace"]["entropy"]
-        with torch.no_grad():
-            old_values = value_head(ro["trace"]["hidden"])
-    else:
-        old_logp, old_values, entropy = _chunked(policy, ro, cfg.minibatch_size, cfg.temperature, value_head)
+    old_logp, old_values, entropy = _chunked(policy, ro, cfg.minibatch_size, cfg.temperature, value_head)
     ref_logp = _chunked(policy, ro, cfg.minibatch_size, cfg.temperature, reference=True)[0]
     rewards, kl = token_rewards(scores, old_logp, ref_logp, mask, cfg.beta)
     old_values = old_values * mask
@@ -370,7 +369,7 @@ def sampled_kl(policy, tok, prompts, reward_fn=None, temperature: float = 0.7, m
     for i in range(0, len(prompts), batch_size):
         ro = rollout(policy, tok, prompts[i:i + batch_size], temperature, max_new_tokens)
         if measure_kl:
-            logp = ro["trace"]["logp"] if ro["trace"] is not None else _chunked(policy, ro, batch_size, temperature)[0]
+            logp = _chunked(policy, ro, batch_size, temperature)[0]
             ref = _chunked(policy, ro, batch_size, temperature, reference=True)[0]
             kls += ((logp - ref) * ro["mask"]).sum(1).tolist()
         lengths += ro["mask"].sum(1).tolist()
