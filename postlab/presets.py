@@ -26,9 +26,10 @@ BUDGETS = {
         # run's noise at 16 steps: off; the reward model's labels are still compared with the annotator's
         "04_dpo_on_your_data": dict(n_pairs=64, steps=16, batch_size=4, eval_per_kind=12, max_new_tokens=48, methods=["dpo"],
                                     train_on_rm_labels=False),
-        # GRPO's main run: 40 steps x 16 answers (640), after the mixed filter samples 4 answers to 320 candidates
-        "05_reasoning_rl": dict(steps=40, prompts_per_step=4, eval_per_kind=6, task_eval=40, eval_every=10, probe_per_kind=8,
-                                variants=[], max_new_tokens=64, only_mixed=True),
+        # GRPO's main run: 40 steps x 4 prompts x 8 answers (1280); no mixed filter: groups of 8 at temperature 1 are
+        # mixed more often than groups of 4 at 0.7, and the filter's 1280 samples (140 s) buy more as training
+        "05_reasoning_rl": dict(steps=40, prompts_per_step=4, eval_per_kind=6, task_eval=40, eval_every=20, probe_per_kind=4,
+                                variants=[], max_new_tokens=64, only_mixed=False),
         "06_ai_feedback": dict(judge_per_kind=6, revise_per_kind=3, train_prompts=32, steps=12, batch_size=4, eval_per_kind=8,
                                max_new_tokens=40),  # 384 s at judge_per_kind=8, revise_per_kind=4, 48 tokens (the run of 16:59, seed 0)
         "07_scoreboard": dict(per_kind=5, probes=30, best_of=4, kl_prompts=24, max_new_tokens=40,
@@ -42,7 +43,7 @@ BUDGETS = {
                        max_new_tokens=32, weak_teacher=True, run_rloo=True),
         "04_dpo_on_your_data": dict(n_pairs=400, steps=60, batch_size=8, eval_per_kind=25, max_new_tokens=48,
                                     methods=["dpo", "ipo", "simpo", "orpo", "kto"], train_on_rm_labels=True),
-        "05_reasoning_rl": dict(steps=60, prompts_per_step=8, eval_per_kind=40, task_eval=40, eval_every=10, probe_per_kind=16,
+        "05_reasoning_rl": dict(steps=60, prompts_per_step=8, eval_per_kind=40, task_eval=40, eval_every=10, probe_per_kind=8,
                                 variants=[["grpo", 0.0], ["dapo", 0.04]], max_new_tokens=64, only_mixed=True),
         "06_ai_feedback": dict(judge_per_kind=25, revise_per_kind=16, train_prompts=200, steps=60, batch_size=8, eval_per_kind=25,
                                max_new_tokens=64),

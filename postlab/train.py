@@ -16,17 +16,23 @@ from .verifiers import for_trl
 LONG_RUN = 100  # optimizer updates; shorter runs keep one learning rate throughout
 
 
-def schedule(updates: int) -> dict:
+def schedule(updates: int, warmup: int = 0) -> dict:
     """The learning-rate schedule of the TRL trainers here (PPO keeps one rate throughout): every update at a non-zero rate.
 
-    Short runs (the CPU presets, smoke runs) keep the rate constant: a handful of updates has no use for warm-up
-    or decay, and transformers' warm-up starts at rate 0, which made the only update of a 1-step run a no-op.
-    Long runs (LONG_RUN updates or more, the GPU presets) warm up over 5% of the updates, starting at
-    1/warm-up of the rate (never 0), then decay along a cosine to a tenth of it."""
-    if updates < LONG_RUN:
+    Short runs (the CPU presets, smoke runs) keep the rate constant: a handful of updates has no use for decay, and
+    transformers' warm-up starts at rate 0, which made the only update of a 1-step run a no-op. Long runs (LONG_RUN
+    updates or more, the GPU presets) warm up over 5% of the updates, starting at 1/warm-up of the rate (never 0),
+    then decay along a cosine to a tenth of it.
+
+    `warmup` > 0 (GRPO's): the rate rises over that many updates, from 1/warmup of it, and then a short run keeps it.
+    Adam's first updates move every weight by about the full rate, however noisy its gradient, and GRPO's gradient is
+    mostly noise (a few groups a step carry signal): without a warm-up, lab 05's held-out accuracy fell below its
+    start at step 10 or 20 in 6 of 7 CPU runs (docs/budget-2026-12-08.md)."""
+    if updates < LONG_RUN and not warmup:
         return {"lr_scheduler_type": "constant", "warmup_steps": 0, "lr_scheduler_kwargs": {}}
-    return {"lr_scheduler_type": "cosine_warmup_with_min_lr", "warmup_steps": updates // 20,
-            "lr_scheduler_kwargs": {"min_lr_rate": 0.1}}
+    # a short run's cosine goes from the rate to the rate itself: constant after the warm-up
+    return {"lr_scheduler_type": "cosine_warmup_with_min_lr", "warmup_steps": warmup or updates // 20,
+            "lr_scheduler_kwargs": {"min_lr_rate": 1.0 if updates < LONG_RUN else 0.1}}
 
 
 def common_args(model, out_dir, max_steps, batch_size, lr, seed, **extra) -> dict:
@@ -138,8 +144,10 @@ def budget(trainer) -> dict:
     rollouts."""
     a = trainer.args
     rows = a.per_device_train_batch_size * a.gradient_accumulation_steps
-    out = {"optimizer updates": trainer.state.global_step, "learning rate": a.learning_rate,
-           "schedule": getattr(a.lr_scheduler_type, "value", a.lr_scheduler_type)}
+    name = getattr(a.lr_scheduler_type, "value", a.lr_scheduler_type)
+    if (a.lr_scheduler_kwargs or {}).get("min_lr_rate") == 1.0:  # schedule(..., warmup=) of a short run
+        name = f"warm-up over {a.warmup_steps} update{'s' if a.warmup_steps != 1 else ''}, then constant"
+    out = {"optimizer updates": trainer.state.global_step, "learning rate": a.learning_rate, "schedule": name}
     if hasattr(a, "num_generations"):  # GRPO, RLOO: rollouts of sampled answers
         passes = a.steps_per_generation * a.num_iterations
         out.update({"rollouts": trainer.state.global_step // passes, "answers per rollout": a.generation_batch_size,
@@ -256,6 +264,7 @@ def grpo(model, tokenizer, tasks, rewards, out_dir, max_steps=30, batch_size=8, 
     if batch_size % num_generations:
         raise ValueError(f"batch_size={batch_size} must be a multiple of num_generations={num_generations}.")
 
+    extra = {**schedule(max_steps, warmup=max(1, max_steps // 10)), **extra}  # warm-up: see schedule
     args = GRPOConfig(**common_args(model, out_dir, max_steps, batch_size, lr, seed, **extra), num_generations=num_generations,
                       max_completion_length=max_new_tokens, temperature=temperature, top_k=0, top_p=1.0, beta=beta,
                       loss_type=loss_type, scale_rewards="none" if loss_type == "dr_grpo" else "group",

@@ -93,6 +93,7 @@ def test_grpo_scores_sampled_answers_with_the_task_answers_and_evaluates_on_sche
     log = [h for h in trainer.state.log_history if "reward" in h]
     assert len(log) == 2 and all("frac_reward_zero_std" in h and "completions/mean_length" in h for h in log)
     assert any(not torch.equal(p, lora_b[n]) for n, p in net.named_parameters() if n in lora_b)
+    assert train.budget(trainer)["schedule"] == "warm-up over 1 update, then constant"  # train.schedule(2, warmup=1)
     with pytest.raises(ValueError, match="loss_type"):
         train.grpo(net, tok, tasks, {"spy": (spy, 1.0)}, tmp_path, loss_type="ppo")
 
@@ -135,22 +136,35 @@ class FirstStep(TrainerCallback):
             self.moved = sorted(n for n, p in model.named_parameters() if n in self.start and not torch.equal(p, self.start[n]))
 
 
-def test_every_schedule_step_has_a_nonzero_learning_rate():
+def schedule_rates(updates, **kwargs):
     from transformers import get_scheduler
 
+    s = train.schedule(updates, **kwargs)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = get_scheduler(s["lr_scheduler_type"], opt, num_warmup_steps=s["warmup_steps"], num_training_steps=updates,
+                          scheduler_specific_kwargs=s["lr_scheduler_kwargs"])
+    rates = []
+    for _ in range(updates):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return rates
+
+
+def test_every_schedule_step_has_a_nonzero_learning_rate():
     for updates in (1, 2, 4, 16, 99, 100, 600):
-        s = train.schedule(updates)
-        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-        sched = get_scheduler(s["lr_scheduler_type"], opt, num_warmup_steps=s["warmup_steps"], num_training_steps=updates,
-                              scheduler_specific_kwargs=s["lr_scheduler_kwargs"])
-        rates = []
-        for _ in range(updates):
-            rates.append(opt.param_groups[0]["lr"])
-            opt.step()
-            sched.step()
+        rates = schedule_rates(updates)
         assert min(rates) > 0, (updates, rates[:3])
         if updates < train.LONG_RUN:
             assert set(rates) == {1.0}
+
+
+def test_a_warm_up_rises_from_a_nonzero_rate_and_a_short_run_then_keeps_the_rate():
+    rates = schedule_rates(40, warmup=4)
+    assert rates[:4] == [0.25, 0.5, 0.75, 1.0] and all(abs(r - 1.0) < 1e-9 for r in rates[4:])
+    assert schedule_rates(2, warmup=1) == [1.0, 1.0]
+    long = schedule_rates(200, warmup=20)
+    assert 0 < long[0] < long[19] and abs(long[-1] - 0.1) < 0.01
 
 
 PREFERENCE_ROWS = synthetic.made_pairs(problems.train_tasks(4, stream="step-test"))
